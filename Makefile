@@ -1,0 +1,122 @@
+# faasd - one Makefile, pkg-config for every library.
+#   make            build build/faasd and build/faasctl
+#   make check      unit tests, fuzz-corpus replay, integration tests,
+#                   then the same under AddressSanitizer + UBSan
+#   make asan       build into build-asan/ with -fsanitize=address,undefined
+#   make fuzz       libFuzzer targets (clang) into build-fuzz/
+#   make install    install binaries, runtimes, systemd units
+#   make bench      benchmarks (see bench/README.md)
+
+CC      ?= cc
+O       ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+PYTHON  ?= /usr/bin/python3
+
+PKGS_D   = libmicrohttpd libseccomp libcap sqlite3 libcrypto jansson libarchive
+PKGS_CLI = libcurl jansson libarchive libcrypto
+
+CFLAGS_BASE = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
+	-fno-strict-aliasing -I. -Icommon -Istore
+CFLAGS  ?=
+SANFLAGS ?=
+ALL_CFLAGS = $(CFLAGS_BASE) $(SANFLAGS) $(CFLAGS)
+LIBS_D   = $(shell pkg-config --libs $(PKGS_D)) -lpthread
+LIBS_CLI = $(shell pkg-config --libs $(PKGS_CLI))
+CFLAGS_PKGS = $(shell pkg-config --cflags $(PKGS_D) libcurl)
+
+COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c \
+	common/errmap.c common/fnconfig.c common/config.c
+STORE_SRC   = store/store.c $(O)/schema_sql.c
+GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
+	gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c
+WORKER_SRC  = worker/worker.c worker/spawn.c
+DAEMON_SRC  = daemon/main.c daemon/sdnotify.c daemon/privdrop.c
+CLI_SRC     = cli/faasctl.c cli/http.c cli/pack.c cli/cmd_admin.c cli/cmd_fn.c
+
+FAASD_SRC = $(DAEMON_SRC) $(GATEWAY_SRC) $(WORKER_SRC) $(STORE_SRC) $(COMMON_SRC)
+CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c
+
+UNIT_TESTS = test_util test_msg test_names test_fnconfig test_config \
+	test_store test_route test_cgi test_code test_auth test_pack
+UNIT_BINS  = $(addprefix $(O)/tests/,$(UNIT_TESTS))
+
+obj = $(patsubst %.c,$(O)/obj/%.o,$(patsubst $(O)/%,%,$(1)))
+
+.PHONY: all clean check unit integration asan fuzz install bench format-check
+all: $(O)/faasd $(O)/faasctl
+
+$(O)/schema_sql.c: schema/embed.sh $(sort $(wildcard schema/*.sql))
+	@mkdir -p $(@D)
+	sh schema/embed.sh $(sort $(wildcard schema/*.sql)) > $@
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -MMD -MP -c $< -o $@
+
+$(O)/obj/schema_sql.o: $(O)/schema_sql.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(O)/faasd: $(call obj,$(FAASD_SRC))
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS_D)
+
+$(O)/faasctl: $(call obj,$(CLI_ALL))
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS_CLI)
+
+# Unit tests: each links the module under test plus common/ and store/.
+LIB_OBJS = $(call obj,$(COMMON_SRC) $(STORE_SRC) gateway/route.c gateway/cgi.c \
+	gateway/code.c gateway/auth.c cli/pack.c)
+$(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)
+
+# Fuzz targets double as corpus-replay tests (fuzz/replay.c provides main).
+FUZZ_TARGETS = fuzz_msg fuzz_route fuzz_cgi fuzz_fnconfig
+$(O)/fuzz/%: fuzz/%.c fuzz/replay.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< fuzz/replay.c $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)
+
+unit: $(UNIT_BINS) $(addprefix $(O)/fuzz/,$(FUZZ_TARGETS))
+	@sh tests/run-unit.sh $(O)
+
+integration: all
+	FAASD_BIN=$(CURDIR)/$(O)/faasd FAASCTL_BIN=$(CURDIR)/$(O)/faasctl \
+		$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+asan:
+	$(MAKE) O=build-asan SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all unit
+
+format-check:
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+check: all unit format-check integration asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	FAASD_BIN=$(CURDIR)/build-asan/faasd FAASCTL_BIN=$(CURDIR)/build-asan/faasctl \
+		$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+fuzz:
+	$(MAKE) O=build-fuzz CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+		$(LIB_OBJS:$(O)/%=build-fuzz/%)
+	@mkdir -p build-fuzz/fuzz
+	for t in $(FUZZ_TARGETS); do \
+		clang $(CFLAGS_BASE) $(CFLAGS_PKGS) -fsanitize=fuzzer,address,undefined \
+			-o build-fuzz/fuzz/$$t fuzz/$$t.c $(LIB_OBJS:$(O)/%=build-fuzz/%) \
+			$(LIBS_D) $(LIBS_CLI) || exit 1; done
+
+install: all
+	install -D -m 0755 $(O)/faasd $(DESTDIR)$(PREFIX)/sbin/faasd
+	install -D -m 0755 $(O)/faasctl $(DESTDIR)$(PREFIX)/bin/faasctl
+	install -D -m 0644 systemd/faasd.service $(DESTDIR)/etc/systemd/system/faasd.service
+	install -D -m 0644 systemd/faasd.sysusers $(DESTDIR)/usr/lib/sysusers.d/faasd.conf
+	install -D -m 0644 systemd/faasd.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/faasd.conf
+	test -e $(DESTDIR)/etc/faasd/faasd.conf || \
+		install -D -m 0644 packaging/faasd.conf $(DESTDIR)/etc/faasd/faasd.conf
+
+bench: all
+	sh bench/run.sh $(O)
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,44 @@
+/*
+ * config.h - faasd's own settings: defaults, the config file
+ * (/etc/faasd/faasd.conf, "key = value" lines) and command-line overrides.
+ * Parsed by the parent; the reloadable part reaches children as MSG_CONFIG.
+ */
+#ifndef FAASD_CONFIG_H
+#define FAASD_CONFIG_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <stddef.h>
+
+struct faasd_config {
+	char listen[128];
+	char state_dir[PATH_MAX];
+	char user[64];	     /* account the gateway runs as */
+	unsigned workers;
+	uint64_t uid_base;   /* first host uid handed to tenants */
+	uint64_t uid_count;  /* how many tenant uids there are */
+	uint64_t max_body_bytes;
+	uint64_t max_code_bytes;
+	uint64_t max_unpacked_bytes;
+	uint64_t max_code_files;
+	uint64_t max_output_bytes;
+	uint64_t max_log_bytes;
+	uint64_t drain_timeout_s;
+	int log_level;
+};
+
+/* Fill the SPEC §10 defaults (workers = number of CPUs). */
+void config_defaults(struct faasd_config *c);
+
+/*
+ * config_load - apply the file at path on top of *c.  Returns 0, -ENOENT when
+ * the file does not exist (the caller decides whether that matters), or
+ * -EINVAL with diag naming the line and key.
+ */
+int config_load(struct faasd_config *c, const char *path, char *diag, size_t n);
+
+/* config_set - apply one key/value (file line or flag).  0 or -EINVAL + diag. */
+int config_set(struct faasd_config *c, const char *key, const char *value,
+	       char *diag, size_t n);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * util.h - small helpers shared by every faasd process and faasctl.
+ *
+ * Ownership helpers in the style of systemd: variables declared with
+ * _cleanup_free_ / _cleanup_close_ release what they hold when they go out
+ * of scope; TAKE_PTR / TAKE_FD hand ownership to someone else.  Also bounded
+ * string copies (we never use strcpy/sprintf), number parsing without atoi,
+ * and whole-buffer I/O loops.  Nothing here logs.
+ */
+#ifndef FAASD_UTIL_H
+#define FAASD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline void
+freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void
+closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+
+static inline void
+fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+#define _cleanup_close_ __attribute__((cleanup(closep)))
+#define _cleanup_fclose_ __attribute__((cleanup(fclosep)))
+
+#define TAKE_PTR(p)                                                         \
+	({                                                                  \
+		__typeof__(p) _tp = (p);                                    \
+		(p) = NULL;                                                 \
+		_tp;                                                        \
+	})
+#define TAKE_FD(fd)                                                         \
+	({                                                                  \
+		int _tf = (fd);                                             \
+		(fd) = -1;                                                  \
+		_tf;                                                        \
+	})
+
+/*
+ * str_copy - copy src into dst of size n, always NUL-terminated.
+ * Returns 0, or -ENAMETOOLONG when src did not fit (dst holds a prefix).
+ */
+int str_copy(char *dst, size_t n, const char *src);
+
+/*
+ * str_printf - snprintf that reports truncation: returns the length written,
+ * or -ENAMETOOLONG when the output did not fit in n bytes.
+ */
+int str_printf(char *dst, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Returns true when s starts with prefix. */
+bool str_startswith(const char *s, const char *prefix);
+
+/*
+ * parse_u64 - parse a whole decimal string (no sign, no spaces) into *out,
+ * accepting only values in [min, max].  Returns 0, -EINVAL or -ERANGE.
+ */
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Write or read exactly n bytes, retrying on EINTR/short transfers.
+ * read_full returns bytes read (less than n only at EOF) or -errno. */
+int write_full(int fd, const void *buf, size_t n);
+ssize_t read_full(int fd, void *buf, size_t n);
+
+/*
+ * read_file_bounded - read a whole file into a NUL-terminated heap buffer of
+ * at most max bytes.  Returns 0 and sets *out (caller frees) and *len, or
+ * -errno (-EFBIG when the file is larger than max).
+ */
+int read_file_bounded(const char *path, size_t max, char **out, size_t *len);
+
+/* Monotonic and wall clock in microseconds / milliseconds. */
+uint64_t now_mono_us(void);
+uint64_t now_wall_ms(void);
+
+/* Lowercase hex encoding of n bytes into out (2n+1 bytes). */
+void hex_encode(const uint8_t *in, size_t n, char *out);
+
+/* Decode exactly 2n lowercase/uppercase hex chars; returns 0 or -EINVAL. */
+int hex_decode(const char *in, uint8_t *out, size_t n);
+
+/* Fill buf with n cryptographically random bytes (getrandom).  0 or -errno. */
+int random_bytes(void *buf, size_t n);
+
+#endif

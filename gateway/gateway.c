@@ -1,0 +1,477 @@
+/*
+ * gateway.c - main loop of the gateway process.
+ *
+ * Started by the parent after it dropped this process's privileges (the
+ * faasd user, no capabilities, a seccomp filter).  Runs libmicrohttpd on the
+ * listen socket the parent bound, with a small thread pool; one I/O thread
+ * reads worker replies and parent control messages.  The main thread waits
+ * for SIGTERM, then drains: stops accepting, waits (bounded) until in-flight
+ * requests finish, and exits 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gw.h"
+#include "log.h"
+#include "util.h"
+
+#define CTL_TAG 1000u
+#define GW_THREADS 4
+
+static void *
+uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct gw *g = cls;
+	struct req *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->gw = g;
+	q->conn = conn;
+	q->body_fd = q->out_fd = q->err_fd = -1;
+	q->done.stdout_fd = q->done.stderr_fd = -1;
+	q->uri = strdup(uri ? uri : "");
+	atomic_fetch_add(&g->inflight, 1);
+	return q;
+}
+
+static void
+completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct gw *g = cls;
+	struct req *q = *con_cls;
+
+	(void)conn;
+	(void)toe;
+	if (!q)
+		return;
+	if (q->body_fd >= 0)
+		close(q->body_fd);
+	if (q->tmp_path[0])
+		unlink(q->tmp_path);
+	if (q->out_fd >= 0)
+		close(q->out_fd);
+	if (q->err_fd >= 0)
+		close(q->err_fd);
+	if (q->done.stdout_fd >= 0)
+		close(q->done.stdout_fd);
+	if (q->done.stderr_fd >= 0)
+		close(q->done.stderr_fd);
+	EVP_MD_CTX_free(q->md);
+	json_decref(q->sr.config);
+	free(q->body);
+	free(q->uri);
+	free(q);
+	*con_cls = NULL;
+	atomic_fetch_sub(&g->inflight, 1);
+}
+
+static void
+authenticate(struct req *q)
+{
+	const char *h = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Authorization");
+
+	if (!h)
+		return;
+	if (strncasecmp(h, "Bearer ", 7) != 0) {
+		q->token_bad = true;
+		return;
+	}
+	if (auth_lookup(q->gw->auth, h + 7, &q->who) < 0) {
+		memset(&q->who, 0, sizeof(q->who));
+		q->token_bad = true;
+	}
+}
+
+/* First call of a request: route, authenticate, prepare for the body. */
+static enum MHD_Result
+request_begin(struct req *q, const char *url, const char *method)
+{
+	char diag[256];
+	int r;
+
+	r = route_parse(url, &q->route, diag, sizeof(diag));
+	if (r == -ENOENT)
+		return gw_error(q, 404, "not_found", "no such endpoint: %.200s", url);
+	if (r < 0)
+		return gw_error(q, 400, "invalid_name", "%s", diag);
+	authenticate(q);
+	switch (q->route.kind) {
+	case ROUTE_HEALTHZ:
+		return gw_json(q, 200, json_pack("{s:s}", "status", "ok"));
+	case ROUTE_READYZ: {
+		struct gw *g = q->gw;
+		unsigned up = 0;
+
+		pthread_mutex_lock(&g->lock);
+		for (unsigned i = 0; i < g->nworkers; i++)
+			up += g->workers[i].fd >= 0;
+		pthread_mutex_unlock(&g->lock);
+		if (!up || atomic_load(&g->draining))
+			return gw_json(q, 503, json_pack("{s:s, s:I}", "status", "not ready",
+							 "workers", (json_int_t)up));
+		return gw_json(q, 200, json_pack("{s:s, s:I}", "status", "ready", "workers",
+						 (json_int_t)up));
+	}
+	case ROUTE_NOT_YET:
+		return gw_error(q, 501, "not_implemented",
+				"%.200s is part of the API contract but not served by this faasd build yet",
+				url);
+	case ROUTE_INVOKE:
+		return invoke_begin(q, method);
+	case ROUTE_CODE: {
+		enum MHD_Result ret;
+
+		if (strcmp(method, "PUT") && strcmp(method, "HEAD") && strcmp(method, "GET"))
+			return gw_error(q, 405, "method_not_allowed", "use HEAD or PUT");
+		if (api_authorize(q, q->route.tenant, SCOPE_DEPLOY, &ret) < 0)
+			return ret;
+		if (strcmp(method, "PUT") == 0) {
+			const char *cl = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+								     "Content-Length");
+			uint64_t len;
+
+			if (cl && parse_u64(cl, 0, UINT64_MAX, &len) == 0 &&
+			    len > q->gw->cfg.max_code_bytes)
+				return gw_error(q, 413, "payload_too_large",
+						"code archive of %llu bytes exceeds the limit of %llu bytes",
+						(unsigned long long)len,
+						(unsigned long long)q->gw->cfg.max_code_bytes);
+		}
+		return code_begin(q, method);
+	}
+	default:
+		q->body_limit = GW_JSON_BODY_MAX;
+		return MHD_YES;
+	}
+}
+
+static int
+body_chunk(struct req *q, const char *data, size_t len)
+{
+	if (q->too_large)
+		return 0;
+	if (q->received + len > q->body_limit) {
+		q->too_large = true;
+		return 0;
+	}
+	q->received += len;
+	if (q->route.kind == ROUTE_CODE)
+		return code_upload_chunk(q, data, len);
+	if (q->route.kind == ROUTE_INVOKE)
+		return write_full(q->body_fd, data, len);
+	if (q->body_len + len + 1 > q->body_cap) {
+		size_t cap = MAX(q->body_cap * 2, q->body_len + len + 1);
+		char *nb = realloc(q->body, cap);
+
+		if (!nb)
+			return -ENOMEM;
+		q->body = nb;
+		q->body_cap = cap;
+	}
+	memcpy(q->body + q->body_len, data, len);
+	q->body_len += len;
+	q->body[q->body_len] = 0;
+	return 0;
+}
+
+static enum MHD_Result
+access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	  const char *version, const char *upload_data, size_t *upload_data_size,
+	  void **con_cls)
+{
+	struct req *q = *con_cls;
+
+	(void)cls;
+	if (!q)
+		return MHD_NO;
+	if (!q->route_done) {
+		q->route_done = true;
+		q->conn = conn;
+		q->version = version;
+		q->method = method;
+		return request_begin(q, url, method);
+	}
+	if (*upload_data_size) {
+		/* Past the limit the rest is read and dropped so the client
+		 * gets its 413; give up on a client that keeps sending 4x. */
+		if (q->too_large && q->received > 4 * (uint64_t)q->body_limit + (1u << 20))
+			return MHD_NO;
+		if (q->too_large)
+			q->received += *upload_data_size;
+		else if (body_chunk(q, upload_data, *upload_data_size) < 0)
+			q->route_err = -EIO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (q->suspended)
+		return MHD_YES;
+	if (q->answered)
+		return invoke_respond(q);
+	if (q->too_large)
+		return gw_error(q, 413, "payload_too_large",
+				"request body exceeds the limit of %zu bytes", q->body_limit);
+	if (q->route_err)
+		return gw_errno(q, q->route_err, "could not store the request body");
+	switch (q->route.kind) {
+	case ROUTE_INVOKE:
+		return invoke_dispatch(q, method);
+	case ROUTE_CODE:
+		return code_finish(q);
+	default:
+		return api_dispatch(q, method);
+	}
+}
+
+/* ---- I/O thread: worker replies and parent control ---- */
+
+static void
+worker_down(struct gw *g, unsigned i)
+{
+	int fd;
+
+	pthread_mutex_lock(&g->lock);
+	fd = g->workers[i].fd;
+	g->workers[i].fd = -1;
+	pthread_mutex_unlock(&g->lock);
+	if (fd >= 0) {
+		epoll_ctl(g->epfd, EPOLL_CTL_DEL, fd, NULL);
+		close(fd);
+	}
+	invoke_fail_worker(g, i);
+}
+
+static void
+worker_up(struct gw *g, unsigned i, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+
+	worker_down(g, i);
+	pthread_mutex_lock(&g->lock);
+	g->workers[i].fd = fd;
+	g->workers[i].inflight = 0;
+	if (i >= g->nworkers)
+		g->nworkers = i + 1;
+	pthread_mutex_unlock(&g->lock);
+	if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		log_err("epoll add worker %u: %s", i, strerror(errno));
+}
+
+static void
+worker_readable(struct gw *g, unsigned i)
+{
+	for (;;) {
+		struct msg_in in;
+		struct msg_invoke_done d;
+		int fd, r;
+
+		pthread_mutex_lock(&g->lock);
+		fd = g->workers[i].fd;
+		pthread_mutex_unlock(&g->lock);
+		if (fd < 0)
+			return;
+		r = msg_recv(fd, &in);
+		if (r == -EAGAIN)
+			return;
+		if (r <= 0) {
+			log_warn("worker %u connection %s", i, r == 0 ? "closed" : strerror(-r));
+			worker_down(g, i);
+			return;
+		}
+		if (msg_invoke_done_decode(&in, &d) < 0) {
+			/* INVARIANT: a malformed message means a broken
+			 * worker; drop it so the parent restarts it. */
+			log_err("malformed message (type %u) from worker %u; disconnecting it",
+				in.type, i);
+			msg_in_free(&in);
+			worker_down(g, i);
+			return;
+		}
+		in.nfds = 0; /* d owns the fds now */
+		msg_in_free(&in);
+		invoke_complete(g, i, &d);
+	}
+}
+
+static void
+ctl_readable(struct gw *g)
+{
+	for (;;) {
+		struct msg_in in;
+		struct msg_config c;
+		uint64_t idx;
+		int fd, r;
+
+		r = msg_recv(g->ctl_fd, &in);
+		if (r == -EAGAIN)
+			return;
+		if (r <= 0) {
+			log_err("lost the parent process; exiting");
+			_exit(1);
+		}
+		if (in.type == MSG_WORKER_SOCKET && msg_worker_socket_decode(&in, &idx, &fd) == 0 &&
+		    idx < GW_MAX_WORKERS) {
+			in.nfds = 0;
+			worker_up(g, (unsigned)idx, fd);
+			log_info("worker %llu connected", (unsigned long long)idx);
+		} else if (in.type == MSG_CONFIG && msg_config_decode(&in, &c) == 0) {
+			log_set_level((int)c.log_level);
+			g->cfg.drain_timeout_s = c.drain_timeout_s;
+			atomic_store(&g->max_body, (unsigned)c.max_body);
+			log_info("configuration reloaded");
+		} else
+			log_err("malformed control message (type %u) from the parent", in.type);
+		msg_in_free(&in);
+	}
+}
+
+static void *
+io_main(void *arg)
+{
+	struct gw *g = arg;
+	struct epoll_event evs[16];
+
+	for (;;) {
+		int n = epoll_wait(g->epfd, evs, ARRAY_SIZE(evs), -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("epoll_wait: %s", strerror(errno));
+			_exit(1);
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == CTL_TAG)
+				ctl_readable(g);
+			else if (evs[i].data.u32 < GW_MAX_WORKERS)
+				worker_readable(g, evs[i].data.u32);
+		}
+	}
+	return NULL;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	log_debug("http: %s", buf);
+}
+
+int
+gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *worker_fds,
+	     unsigned nworkers)
+{
+	static struct gw gw;
+	struct gw *g = &gw;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = CTL_TAG };
+	char diag[512], dbpath[PATH_MAX + 16];
+	sigset_t set;
+	int sig, r;
+	uint64_t deadline;
+
+	log_set_ident("gateway");
+	g->cfg = *cfg;
+	g->ctl_fd = ctl_fd;
+	g->listen_fd = listen_fd;
+	atomic_store(&g->max_body, (unsigned)cfg->max_body_bytes);
+	pthread_mutex_init(&g->lock, NULL);
+	if (chdir(cfg->state_dir) < 0) {
+		log_err("cannot enter state directory %s: %s", cfg->state_dir, strerror(errno));
+		return 1;
+	}
+	(void)str_printf(dbpath, sizeof(dbpath), "%s/db/faasd.db", cfg->state_dir);
+	r = store_open(dbpath, &g->store, diag, sizeof(diag));
+	if (r < 0) {
+		log_err("%s", diag);
+		return 1;
+	}
+	r = auth_cache_new(g->store, &g->auth);
+	if (r < 0) {
+		log_err("cannot load keys: %s", strerror(-r));
+		return 1;
+	}
+	/* Signals are handled by the main thread only. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	g->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (g->epfd < 0 || epoll_ctl(g->epfd, EPOLL_CTL_ADD, ctl_fd, &ev) < 0) {
+		log_err("epoll: %s", strerror(errno));
+		return 1;
+	}
+	for (unsigned i = 0; i < nworkers && i < GW_MAX_WORKERS; i++) {
+		g->workers[i].fd = -1;
+		worker_up(g, i, worker_fds[i]);
+	}
+	if (pthread_create(&g->io_thread, NULL, io_main, g) != 0) {
+		log_err("cannot start the I/O thread");
+		return 1;
+	}
+	g->mhd = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			MHD_USE_ERROR_LOG,
+		0, NULL, NULL, access_cb, g, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)GW_THREADS, MHD_OPTION_URI_LOG_CALLBACK,
+		uri_cb, g, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, g,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)8192, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	if (!g->mhd) {
+		log_err("cannot start the HTTP server");
+		return 1;
+	}
+	{
+		struct msg_out m;
+
+		msg_out_init(&m, MSG_READY);
+		r = msg_send(ctl_fd, &m);
+		msg_out_free(&m);
+		if (r < 0)
+			log_err("cannot tell the parent we are ready: %s", strerror(-r));
+	}
+	log_info("serving HTTP with %u threads, %u workers", GW_THREADS, nworkers);
+
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	/* Drain: stop accepting, let in-flight requests finish (bounded). */
+	atomic_store(&g->draining, true);
+	(void)MHD_quiesce_daemon(g->mhd);
+	deadline = now_mono_us() + g->cfg.drain_timeout_s * 1000000ull;
+	log_info("draining %u in-flight requests (up to %llu s)", atomic_load(&g->inflight),
+		 (unsigned long long)g->cfg.drain_timeout_s);
+	while (atomic_load(&g->inflight) > 0 && now_mono_us() < deadline) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&g->inflight))
+		log_warn("drain timeout: %u requests still in flight", atomic_load(&g->inflight));
+	/* Stopping MHD with suspended connections is not allowed; exit
+	 * directly once the drain is over. */
+	if (!atomic_load(&g->inflight))
+		MHD_stop_daemon(g->mhd);
+	store_close(atomic_load(&g->inflight) ? NULL : g->store);
+	log_info("gateway stopped");
+	_exit(0);
+}

@@ -1,0 +1,523 @@
+/*
+ * invoke.c - ANY /fn/{t}/{f}[:{q}][/{path}]: the gateway half of an
+ * invocation.
+ *
+ * First call of a request: resolve tenant, function and version, check the
+ * token (private functions), check the declared body size, open a memfd for
+ * the body.  When the body is in: build the CGI environment, suspend the
+ * HTTP connection, hand MSG_INVOKE (body memfd attached) to the least busy
+ * worker.  The I/O thread receives MSG_INVOKE_DONE (stdout/stderr memfds
+ * attached) and resumes the connection; invoke_respond() then parses the CGI
+ * headers and serves the body straight from the memfd (sendfile, no copy).
+ * HTTP threads never wait for a handler, so a slow function delays nobody.
+ */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fnconfig.h"
+#include "gw.h"
+#include "log.h"
+#include "util.h"
+
+/* Pick a version from an alias's weights ({"4": 10}); main gets the rest. */
+static int64_t
+pick_weighted(const char *weights, int64_t main_version, void *ud)
+{
+	json_t *w = json_loads(weights, 0, NULL), *v;
+	const char *k;
+	uint32_t roll;
+	int64_t acc = 0, chosen = main_version;
+
+	(void)ud;
+	if (!w)
+		return main_version;
+	if (random_bytes(&roll, sizeof(roll)) < 0)
+		roll = 0;
+	roll %= 100;
+	json_object_foreach(w, k, v) {
+		uint64_t ver;
+
+		acc += json_integer_value(v);
+		if ((int64_t)roll < acc && parse_u64(k, 1, INT64_MAX, &ver) == 0) {
+			chosen = (int64_t)ver;
+			break;
+		}
+	}
+	json_decref(w);
+	return chosen;
+}
+
+enum MHD_Result
+invoke_begin(struct req *q, const char *method)
+{
+	struct gw *g = q->gw;
+	struct store_tenant t;
+	enum MHD_Result ret;
+	const char *cl;
+	bool allowed;
+	int r;
+
+	(void)method;
+	r = store_tenant_get(g->store, q->route.tenant, &t);
+	allowed = q->who.scope == SCOPE_ADMIN ||
+		  (q->who.scope != SCOPE_NONE && strcmp(q->who.tenant, q->route.tenant) == 0);
+	if (r == 0)
+		r = store_route_resolve(g->store, t.id, q->route.function,
+					q->route.version ? NULL :
+					*q->route.qualifier ? q->route.qualifier : "live",
+					q->route.version, pick_weighted, NULL, &q->sr);
+	if (r == -ENOENT) {
+		/* Do not tell strangers which private functions exist. */
+		if (!allowed && api_authorize(q, q->route.tenant, SCOPE_INVOKE, &ret) < 0)
+			return ret;
+		return gw_error(q, 404, "function_not_found",
+				"no function '%s%s%s' in tenant '%s'", q->route.function,
+				*q->route.qualifier ? ":" : "", q->route.qualifier,
+				q->route.tenant);
+	}
+	if (r < 0)
+		return gw_errno(q, r, "cannot resolve the function");
+	if (!json_is_true(json_object_get(q->sr.config, "public")) &&
+	    api_authorize(q, q->route.tenant, SCOPE_INVOKE, &ret) < 0)
+		return ret;
+	q->token_used = q->who.scope != SCOPE_NONE &&
+			!json_is_true(json_object_get(q->sr.config, "public"));
+	q->body_limit = atomic_load(&g->max_body);
+	cl = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Length");
+	if (cl) {
+		uint64_t len;
+
+		if (parse_u64(cl, 0, UINT64_MAX, &len) == 0 && len > q->body_limit)
+			return gw_error(q, 413, "payload_too_large",
+					"request body of %llu bytes exceeds the limit of %zu bytes",
+					(unsigned long long)len, q->body_limit);
+	}
+	q->body_fd = memfd_create("faas-body", MFD_CLOEXEC);
+	if (q->body_fd < 0)
+		return gw_errno(q, -errno, "cannot buffer the request body");
+	q->uid = t.uid;
+	return MHD_YES;
+}
+
+/* ---- environment ---- */
+
+struct envb {
+	struct msg_out *m;
+	size_t total;
+	int err;
+};
+
+static void
+env_put(struct envb *e, const char *k, const char *v)
+{
+	size_t n = strlen(k) + strlen(v) + 2;
+	char *s = malloc(n);
+
+	if (!s) {
+		e->err = -ENOMEM;
+		return;
+	}
+	snprintf(s, n, "%s=%s", k, v);
+	msg_put_str(e->m, MSG_T_ENV, s);
+	e->total += n;
+	free(s);
+}
+
+static enum MHD_Result
+header_env(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct req *q = cls;
+	struct envb *e = (struct envb *)q->scratch;
+	char name[128] = "HTTP_";
+	size_t o = 5;
+
+	(void)kind;
+	if (!value)
+		return MHD_YES;
+	if (strcasecmp(key, "Content-Type") == 0 || strcasecmp(key, "Content-Length") == 0)
+		return MHD_YES;
+	/* httpoxy: a "Proxy" header must never become HTTP_PROXY. */
+	if (strcasecmp(key, "Proxy") == 0)
+		return MHD_YES;
+	if (q->token_used && strcasecmp(key, "Authorization") == 0)
+		return MHD_YES;
+	for (const char *p = key; *p; p++) {
+		char c = *p;
+
+		if (o >= sizeof(name) - 1)
+			return MHD_YES;
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 32);
+		else if (c == '-')
+			c = '_';
+		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			return MHD_YES; /* names CGI cannot carry are dropped */
+		name[o++] = c;
+	}
+	name[o] = 0;
+	env_put(e, name, value);
+	return MHD_YES;
+}
+
+static void
+build_env(struct req *q, struct msg_out *m)
+{
+	struct envb e = { .m = m };
+	json_t *env = json_object_get(q->sr.config, "env"), *v;
+	const char *k, *ct, *query;
+	char buf[256], addr[INET6_ADDRSTRLEN] = "";
+	const union MHD_ConnectionInfo *ci;
+
+	json_object_foreach(env, k, v)
+		env_put(&e, k, json_string_value(v));
+	if (!json_object_get(env, "PATH"))
+		env_put(&e, "PATH", "/usr/local/bin:/usr/bin:/bin");
+	if (!json_object_get(env, "HOME"))
+		env_put(&e, "HOME", "/tmp");
+	if (!json_object_get(env, "LANG"))
+		env_put(&e, "LANG", "C.UTF-8");
+	env_put(&e, "GATEWAY_INTERFACE", "CGI/1.1");
+	env_put(&e, "SERVER_SOFTWARE", "faasd");
+	env_put(&e, "SERVER_PROTOCOL", q->version ? q->version : "HTTP/1.1");
+	env_put(&e, "REQUEST_METHOD", q->method);
+	env_put(&e, "REQUEST_URI", q->uri ? q->uri : "");
+	env_put(&e, "PATH_INFO", *q->route.rest ? q->route.rest : "/");
+	(void)str_printf(buf, sizeof(buf), "/fn/%s/%s%s%s", q->route.tenant, q->route.function,
+			 *q->route.qualifier ? ":" : "", q->route.qualifier);
+	env_put(&e, "SCRIPT_NAME", buf);
+	query = q->uri ? strchr(q->uri, '?') : NULL;
+	env_put(&e, "QUERY_STRING", query ? query + 1 : "");
+	ct = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Type");
+	if (ct)
+		env_put(&e, "CONTENT_TYPE", ct);
+	(void)str_printf(buf, sizeof(buf), "%llu", (unsigned long long)q->received);
+	env_put(&e, "CONTENT_LENGTH", buf);
+	ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		if (ci->client_addr->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr,
+				  addr, sizeof(addr));
+		else if (ci->client_addr->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
+				  addr, sizeof(addr));
+	}
+	env_put(&e, "REMOTE_ADDR", addr);
+	q->scratch = &e;
+	MHD_get_connection_values(q->conn, MHD_HEADER_KIND, header_env, q);
+	q->scratch = NULL;
+	env_put(&e, "FAAS_TENANT", q->route.tenant);
+	env_put(&e, "FAAS_FUNCTION_NAME", q->route.function);
+	(void)str_printf(buf, sizeof(buf), "%lld", (long long)q->sr.version);
+	env_put(&e, "FAAS_FUNCTION_VERSION", buf);
+	env_put(&e, "FAAS_INVOCATION_ID", q->invocation_id);
+	(void)str_printf(buf, sizeof(buf), "%lld",
+			 (long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")));
+	env_put(&e, "FAAS_MEMORY_MB", buf);
+	(void)str_printf(buf, sizeof(buf), "%lld",
+			 (long long)json_integer_value(json_object_get(q->sr.config, "timeout_s")));
+	env_put(&e, "FAAS_TIMEOUT_S", buf);
+	if (e.err && !m->err)
+		m->err = e.err;
+}
+
+static void
+make_invocation_id(char out[40])
+{
+	uint8_t b[16];
+	char h[33];
+
+	(void)random_bytes(b, sizeof(b));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* UUID version 4 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	hex_encode(b, sizeof(b), h);
+	snprintf(out, 40, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
+}
+
+enum MHD_Result
+invoke_dispatch(struct req *q, const char *method)
+{
+	struct gw *g = q->gw;
+	struct msg_out m;
+	char code_dir[PATH_MAX];
+	const char *handler = json_string_value(json_object_get(q->sr.config, "handler"));
+	int r, best = -1;
+
+	if (q->too_large)
+		return gw_error(q, 413, "payload_too_large",
+				"request body exceeds the limit of %zu bytes", q->body_limit);
+	if (atomic_load(&g->draining))
+		return gw_error(q, 503, "shutting_down", "faasd is shutting down; retry elsewhere");
+	q->method = method;
+	make_invocation_id(q->invocation_id);
+	(void)str_printf(code_dir, sizeof(code_dir), "%s/code/%s/%s", g->cfg.state_dir,
+			 q->route.tenant, q->sr.code_sha256);
+	msg_out_init(&m, MSG_INVOKE);
+	msg_put_str(&m, MSG_T_INVOCATION_ID, q->invocation_id);
+	msg_put_str(&m, MSG_T_TENANT, q->route.tenant);
+	msg_put_str(&m, MSG_T_FUNCTION, q->route.function);
+	msg_put_u64(&m, MSG_T_VERSION, (uint64_t)q->sr.version);
+	msg_put_u64(&m, MSG_T_UID, q->uid);
+	msg_put_str(&m, MSG_T_CODE_DIR, code_dir);
+	msg_put_u64(&m, MSG_T_RUNTIME, (uint64_t)fnconfig_runtime(
+					       json_string_value(json_object_get(q->sr.config, "runtime"))));
+	msg_put_str(&m, MSG_T_HANDLER, handler ? handler : "");
+	msg_put_u64(&m, MSG_T_TIMEOUT_MS,
+		    (uint64_t)json_integer_value(json_object_get(q->sr.config, "timeout_s")) * 1000);
+	msg_put_u64(&m, MSG_T_MEMORY_MB,
+		    (uint64_t)json_integer_value(json_object_get(q->sr.config, "memory_mb")));
+	msg_put_u64(&m, MSG_T_MAX_OUTPUT, g->cfg.max_output_bytes);
+	build_env(q, &m);
+	msg_put_u64(&m, MSG_T_HAS_BODY, 1);
+	msg_put_fd(&m, q->body_fd);
+
+	pthread_mutex_lock(&g->lock);
+	for (unsigned i = 0; i < g->nworkers; i++)
+		if (g->workers[i].fd >= 0 &&
+		    (best < 0 || g->workers[i].inflight < g->workers[best].inflight))
+			best = (int)i;
+	if (best < 0) {
+		pthread_mutex_unlock(&g->lock);
+		msg_out_free(&m);
+		return gw_error(q, 503, "unavailable", "no worker is running; retry shortly");
+	}
+	q->id = ++g->next_id;
+	msg_put_u64(&m, MSG_T_ID, q->id);
+	q->worker = (unsigned)best;
+	q->started_us = now_mono_us();
+	/* Suspend before sending: the reply may come back at once. */
+	MHD_suspend_connection(q->conn);
+	q->suspended = true;
+	r = msg_send(g->workers[best].fd, &m);
+	if (r == 0) {
+		g->workers[best].inflight++;
+		q->next = g->pending;
+		g->pending = q;
+	}
+	pthread_mutex_unlock(&g->lock);
+	msg_out_free(&m);
+	if (r < 0) {
+		log_err("sending invocation to worker %d failed: %s", best, strerror(-r));
+		q->suspended = false;
+		MHD_resume_connection(q->conn);
+		return gw_errno(q, r == -EMSGSIZE ? -E2BIG : -EBUSY,
+				r == -EMSGSIZE ? "request headers too large" :
+						 "worker unavailable; retry shortly");
+	}
+	return MHD_YES;
+}
+
+/* Remove q from the pending list; caller holds g->lock. */
+static void
+pending_unlink(struct gw *g, struct req *q)
+{
+	for (struct req **pp = &g->pending; *pp; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			q->next = NULL;
+			return;
+		}
+}
+
+void
+invoke_complete(struct gw *g, unsigned worker, struct msg_invoke_done *d)
+{
+	struct req *q;
+
+	pthread_mutex_lock(&g->lock);
+	for (q = g->pending; q; q = q->next)
+		if (q->id == d->id && q->worker == worker)
+			break;
+	if (!q) {
+		pthread_mutex_unlock(&g->lock);
+		/* A reply to a request we no longer know (gateway restarted). */
+		if (d->stdout_fd >= 0)
+			close(d->stdout_fd);
+		if (d->stderr_fd >= 0)
+			close(d->stderr_fd);
+		return;
+	}
+	pending_unlink(g, q);
+	if (g->workers[worker].inflight)
+		g->workers[worker].inflight--;
+	q->done = *d;
+	q->answered = true;
+	q->suspended = false;
+	MHD_resume_connection(q->conn);
+	pthread_mutex_unlock(&g->lock);
+}
+
+void
+invoke_fail_worker(struct gw *g, unsigned worker)
+{
+	pthread_mutex_lock(&g->lock);
+	for (struct req **pp = &g->pending; *pp;) {
+		struct req *q = *pp;
+
+		if (q->worker != worker) {
+			pp = &q->next;
+			continue;
+		}
+		*pp = q->next;
+		q->next = NULL;
+		memset(&q->done, 0, sizeof(q->done));
+		q->done.result = INVOKE_REJECTED;
+		q->done.code = ECONNRESET;
+		q->done.stdout_fd = q->done.stderr_fd = -1;
+		q->answered = true;
+		q->suspended = false;
+		MHD_resume_connection(q->conn);
+	}
+	g->workers[worker].inflight = 0;
+	pthread_mutex_unlock(&g->lock);
+}
+
+static const char *
+status_word(const struct msg_invoke_done *d, unsigned http)
+{
+	if (d->result == INVOKE_TIMEOUT)
+		return "timeout";
+	if (http >= 500 && http != 503)
+		return "error";
+	return "ok";
+}
+
+static void
+report(struct req *q, unsigned http, const char *status)
+{
+	double ms = (double)q->done.duration_us / 1000.0;
+
+	log_info("REPORT id=%s fn=%s/%s v=%lld duration_ms=%.2f billed_ms=%llu init_ms=0 "
+		 "mem_peak_mb=%llu mem_mb=%lld status=%s http=%u",
+		 q->invocation_id, q->route.tenant, q->route.function, (long long)q->sr.version,
+		 ms, (unsigned long long)((q->done.duration_us + 999) / 1000),
+		 (unsigned long long)((q->done.maxrss_kb + 1023) / 1024),
+		 (long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")),
+		 status, http);
+}
+
+static void
+faas_headers(struct req *q, struct MHD_Response *resp)
+{
+	char buf[64];
+
+	MHD_add_response_header(resp, "X-Faas-Invocation-Id", q->invocation_id);
+	(void)str_printf(buf, sizeof(buf), "%lld", (long long)q->sr.version);
+	MHD_add_response_header(resp, "X-Faas-Version", buf);
+	MHD_add_response_header(resp, "X-Faas-Cold", "1");
+	(void)str_printf(buf, sizeof(buf), "%.3f", (double)q->done.duration_us / 1000.0);
+	MHD_add_response_header(resp, "X-Faas-Duration-Ms", buf);
+}
+
+static enum MHD_Result
+fail(struct req *q, unsigned status, const char *code, const char *msg)
+{
+	json_t *body = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message", msg,
+				 "invocation_id", q->invocation_id);
+	char *text = json_dumps(body, JSON_COMPACT);
+	struct MHD_Response *resp;
+	enum MHD_Result r;
+
+	json_decref(body);
+	report(q, status, status_word(&q->done, status));
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer_with_free_callback(strlen(text), text, free);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	faas_headers(q, resp);
+	r = MHD_queue_response(q->conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static bool
+header_passes(const char *name)
+{
+	static const char *const drop[] = {
+		"Connection", "Transfer-Encoding", "Content-Length", "Keep-Alive",
+		"Upgrade",    "Trailer",	   "TE",	     "Date",
+	};
+
+	if (strncasecmp(name, "X-Faas-", 7) == 0 || strncasecmp(name, "Proxy-", 6) == 0)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(drop); i++)
+		if (strcasecmp(name, drop[i]) == 0)
+			return false;
+	return true;
+}
+
+enum MHD_Result
+invoke_respond(struct req *q)
+{
+	struct msg_invoke_done *d = &q->done;
+	char msg[300], head[16384], diag[160];
+	struct cgi_resp cgi;
+	struct MHD_Response *resp;
+	struct stat st;
+	ssize_t n;
+	enum MHD_Result r;
+
+	q->out_fd = TAKE_FD(d->stdout_fd);
+	q->err_fd = TAKE_FD(d->stderr_fd);
+	switch (d->result) {
+	case INVOKE_TIMEOUT:
+		(void)str_printf(msg, sizeof(msg), "function did not finish within %lld s",
+				 (long long)json_integer_value(json_object_get(q->sr.config, "timeout_s")));
+		return fail(q, 504, "function_timeout", msg);
+	case INVOKE_SPAWN_FAILED:
+		(void)str_printf(msg, sizeof(msg), "could not start the handler: %s",
+				 strerror((int)d->code));
+		return fail(q, 502, "function_error", msg);
+	case INVOKE_REJECTED:
+		(void)str_printf(msg, sizeof(msg), "the worker could not run this invocation: %s",
+				 strerror((int)d->code));
+		return fail(q, 503, "unavailable", msg);
+	case INVOKE_SIGNALED:
+		if (d->code == SIGXFSZ)
+			(void)str_printf(msg, sizeof(msg),
+					 "handler wrote more than %llu bytes of output",
+					 (unsigned long long)q->gw->cfg.max_output_bytes);
+		else
+			(void)str_printf(msg, sizeof(msg), "handler was killed by signal %llu (%s)",
+					 (unsigned long long)d->code, strsignal((int)d->code));
+		return fail(q, 502, "function_error", msg);
+	default:
+		break;
+	}
+	if (q->out_fd < 0 || fstat(q->out_fd, &st) < 0)
+		return fail(q, 502, "function_error", "handler output is missing");
+	if (st.st_size == 0 && d->code != 0) {
+		(void)str_printf(msg, sizeof(msg),
+				 "handler exited with status %llu and no output",
+				 (unsigned long long)d->code);
+		return fail(q, 502, "function_error", msg);
+	}
+	n = pread(q->out_fd, head, sizeof(head), 0);
+	if (n < 0)
+		return fail(q, 502, "function_error", "cannot read handler output");
+	if (cgi_parse(head, (size_t)n, &cgi, diag, sizeof(diag)) < 0)
+		return fail(q, 502, "function_error", diag);
+	resp = MHD_create_response_from_fd_at_offset64((uint64_t)st.st_size - cgi.body_offset,
+						       q->out_fd, cgi.body_offset);
+	if (!resp)
+		return MHD_NO;
+	q->out_fd = -1; /* the response owns it now */
+	for (unsigned i = 0; i < cgi.nheaders; i++)
+		if (header_passes(cgi.headers[i].name))
+			MHD_add_response_header(resp, cgi.headers[i].name, cgi.headers[i].value);
+	if (!cgi.has_content_type)
+		MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+	faas_headers(q, resp);
+	report(q, cgi.status, cgi.status >= 500 ? "error" : "ok");
+	r = MHD_queue_response(q->conn, cgi.status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}

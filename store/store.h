@@ -1,0 +1,122 @@
+/*
+ * store.h - faasd's SQLite store: tenants, keys, code, functions, versions,
+ * aliases.  Owned by the gateway process (the parent opens it once at start
+ * to migrate and to create the first admin key).
+ *
+ * Every function returns >= 0 or -errno: -ENOENT (no such row), -EEXIST
+ * (unique clash), -EDQUOT (quota), -EIO (SQLite failure; the SQLite message
+ * is kept for store_errmsg()).  Calls are serialised by a mutex inside the
+ * store, so any gateway thread may call them.  JSON results are new
+ * references the caller decrefs.  Never logs.
+ */
+#ifndef FAASD_STORE_H
+#define FAASD_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/*
+ * store_open - open (creating if needed) the database at path in WAL mode
+ * with foreign keys on, and apply pending migrations.  A database whose
+ * schema is newer than this binary is refused with -EPROTO and a diag that
+ * says so.  On success *out is the store (store_close frees it).
+ */
+int store_open(const char *path, struct store **out, char *diag, size_t n);
+void store_close(struct store *s);
+
+/* Number of migrations this binary knows (the schema version it writes). */
+int store_schema_version(void);
+
+/* Last SQLite error text, for the caller's log (never contains secrets). */
+const char *store_errmsg(struct store *s);
+
+struct store_tenant {
+	int64_t id;
+	char name[64];
+	uint32_t uid;
+	int64_t max_functions;
+	int64_t max_instances;
+	int64_t max_memory_mb;
+	bool allow_host_network;
+	int64_t created_at;
+};
+
+/* Insert t (name and quotas set); fills id, uid, created_at.  The uid is
+ * uid_base + id - 1; -EDQUOT when that leaves [uid_base, uid_base+count). */
+int store_tenant_create(struct store *s, struct store_tenant *t,
+			uint64_t uid_base, uint64_t uid_count);
+int store_tenant_get(struct store *s, const char *name, struct store_tenant *out);
+int store_tenant_delete(struct store *s, int64_t id);
+/* {"tenants": [...]} */
+int store_tenant_list(struct store *s, json_t **out);
+json_t *store_tenant_json(const struct store_tenant *t);
+
+struct store_key {
+	char id[32];
+	int64_t tenant_id; /* 0 for admin keys */
+	char tenant[64];   /* "" for admin keys */
+	char scope[16];
+	uint8_t hash[32];
+	char name[64];
+	int64_t created_at;
+};
+
+int store_key_insert(struct store *s, struct store_key *k);
+/* Revoke key id of tenant_id (0: admin keys).  -ENOENT if none active. */
+int store_key_revoke(struct store *s, int64_t tenant_id, const char *id);
+/* Call cb for every active key; stops early when cb returns < 0. */
+int store_key_foreach_active(struct store *s,
+			     int (*cb)(const struct store_key *k, void *ud), void *ud);
+/* {"keys": [...]} of one tenant, revoked ones included, never hashes. */
+int store_key_list(struct store *s, int64_t tenant_id, json_t **out);
+
+int store_code_exists(struct store *s, int64_t tenant_id, const char *sha256);
+int store_code_insert(struct store *s, int64_t tenant_id, const char *sha256,
+		      uint64_t size, uint64_t unpacked, uint64_t files);
+
+/*
+ * store_fn_put - record a deploy of function fn: creates the function when
+ * new (-EDQUOT past max_functions), creates version N+1 unless the latest
+ * version has the same code and canonical config, and points alias at the
+ * resulting version (alias NULL: none).  One transaction.  *out is
+ * {"function", "version": {...}, "created": bool, "alias": …}.
+ */
+int store_fn_put(struct store *s, int64_t tenant_id, const char *fn,
+		 const char *code_sha256, const char *config_json,
+		 const char *alias, int64_t max_functions, json_t **out);
+int store_fn_get(struct store *s, int64_t tenant_id, const char *fn, json_t **out);
+int store_fn_list(struct store *s, int64_t tenant_id, json_t **out);
+int store_fn_delete(struct store *s, int64_t tenant_id, const char *fn);
+int store_version_list(struct store *s, int64_t tenant_id, const char *fn,
+		       json_t **out);
+int store_version_get(struct store *s, int64_t tenant_id, const char *fn,
+		      int64_t number, json_t **out);
+int store_alias_list(struct store *s, int64_t tenant_id, const char *fn,
+		     json_t **out);
+
+/* What an invocation needs: the version picked and its code and config. */
+struct store_route {
+	int64_t version;
+	char code_sha256[65];
+	json_t *config; /* owned: json_decref when done */
+};
+
+/*
+ * store_route_resolve - resolve qualifier (alias name, or NULL with
+ * version > 0) of tenant/fn.  For an alias with weights, pick(weights_json,
+ * main_version, ud) chooses the version.  -ENOENT when the function, alias
+ * or version does not exist.
+ */
+int store_route_resolve(struct store *s, int64_t tenant_id, const char *fn,
+			const char *alias, int64_t version,
+			int64_t (*pick)(const char *weights, int64_t main, void *ud),
+			void *ud, struct store_route *out);
+
+/* ISO 8601 UTC text of a Unix-ms time into buf (at least 32 bytes). */
+void store_time_format(int64_t ms, char *buf, size_t n);
+
+#endif

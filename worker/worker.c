@@ -1,0 +1,335 @@
+/*
+ * worker.c - main loop of a worker process.
+ *
+ * Single-threaded epoll loop over: the data socket from the gateway
+ * (MSG_INVOKE in, MSG_INVOKE_DONE out), the control socket from the parent
+ * (MSG_CONFIG; EOF means the parent is gone), a signalfd (SIGTERM) and one
+ * pidfd per running handler.  Deadlines are kept in the instance list; the
+ * epoll timeout is the nearest one.  A handler's stdout and stderr are memfds
+ * that travel back to the gateway as they are, so output is never copied
+ * here.
+ *
+ * INVARIANT: the gateway is less privileged than this process; a message
+ * that fails decoding, or names a uid outside the tenant range or a code
+ * directory outside STATE/code, ends this worker with WORKER_EXIT_BAD_PEER
+ * so the parent restarts the gateway.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "msg.h"
+#include "util.h"
+#include "worker.h"
+
+#define TAG_DATA 1u
+#define TAG_CTL 2u
+#define TAG_SIG 3u
+#define TAG_INST 4u
+
+struct inst {
+	uint64_t id;
+	pid_t pid;
+	int pidfd;
+	int out_fd, err_fd;
+	uint64_t start_us, deadline_us;
+	bool timed_out;
+	struct inst *next;
+};
+
+struct wk {
+	const struct faasd_config *cfg;
+	int epfd, data_fd, ctl_fd, sig_fd;
+	struct inst *insts;
+	unsigned ninst;
+	char code_prefix[PATH_MAX];
+};
+
+static void __attribute__((noreturn))
+bad_peer(const char *why)
+{
+	log_err("malformed invocation from the gateway (%s); restarting", why);
+	_exit(WORKER_EXIT_BAD_PEER);
+}
+
+static void
+reply(struct wk *w, uint64_t id, uint64_t result, uint64_t code, uint64_t dur_us,
+      uint64_t maxrss_kb, int out_fd, int err_fd)
+{
+	struct msg_out m;
+	int r;
+
+	msg_out_init(&m, MSG_INVOKE_DONE);
+	msg_put_u64(&m, MSG_T_ID, id);
+	msg_put_u64(&m, MSG_T_RESULT, result);
+	msg_put_u64(&m, MSG_T_CODE, code);
+	msg_put_u64(&m, MSG_T_DURATION_US, dur_us);
+	msg_put_u64(&m, MSG_T_MAXRSS_KB, maxrss_kb);
+	if (out_fd >= 0 && err_fd >= 0) {
+		msg_put_fd(&m, out_fd);
+		msg_put_fd(&m, err_fd);
+	}
+	r = msg_send(w->data_fd, &m);
+	msg_out_free(&m);
+	if (r < 0)
+		log_warn("cannot answer invocation %llu: %s", (unsigned long long)id,
+			 strerror(-r));
+}
+
+/* Check what a compromised gateway could abuse. */
+static bool
+path_safe(const struct wk *w, const char *p)
+{
+	if (!str_startswith(p, w->code_prefix) || strstr(p, "/..") || strstr(p, "//"))
+		return false;
+	return strlen(p) > strlen(w->code_prefix);
+}
+
+static bool
+handler_safe(const char *h)
+{
+	return *h && h[0] != '/' && !strstr(h, "..") && strlen(h) < 4096;
+}
+
+static void
+start_invocation(struct wk *w, struct msg_in *in)
+{
+	struct msg_invoke iv;
+	struct spawn_req sr;
+	struct inst *it;
+	struct epoll_event ev;
+	int out_fd, err_fd, r;
+
+	if (msg_invoke_decode(in, &iv) < 0)
+		bad_peer("decoding failed");
+	if (iv.uid < w->cfg->uid_base || iv.uid >= w->cfg->uid_base + w->cfg->uid_count)
+		bad_peer("uid outside the tenant range");
+	if (!path_safe(w, iv.code_dir) || !handler_safe(iv.handler))
+		bad_peer("code path outside the state directory");
+	if (iv.runtime != RUNTIME_EXEC) {
+		reply(w, iv.id, INVOKE_REJECTED, ENOTSUP, 0, 0, -1, -1);
+		return;
+	}
+	if (iv.body_fd < 0 || lseek(iv.body_fd, 0, SEEK_SET) < 0) {
+		reply(w, iv.id, INVOKE_REJECTED, EBADF, 0, 0, -1, -1);
+		return;
+	}
+	out_fd = memfd_create("faas-stdout", MFD_CLOEXEC);
+	err_fd = memfd_create("faas-stderr", MFD_CLOEXEC);
+	it = calloc(1, sizeof(*it));
+	if (out_fd < 0 || err_fd < 0 || !it) {
+		r = out_fd < 0 || err_fd < 0 ? errno : ENOMEM;
+		if (out_fd >= 0)
+			close(out_fd);
+		if (err_fd >= 0)
+			close(err_fd);
+		free(it);
+		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)r, 0, 0, -1, -1);
+		return;
+	}
+	sr = (struct spawn_req){
+		.code_dir = iv.code_dir,
+		.handler = iv.handler,
+		.uid = (uid_t)iv.uid,
+		.stdin_fd = iv.body_fd,
+		.stdout_fd = out_fd,
+		.stderr_fd = err_fd,
+		.env = iv.env,
+		.max_output = iv.max_output,
+	};
+	it->id = iv.id;
+	it->out_fd = out_fd;
+	it->err_fd = err_fd;
+	it->start_us = now_mono_us();
+	it->deadline_us = it->start_us + iv.timeout_ms * 1000;
+	r = spawn_handler(&sr, &it->pid, &it->pidfd);
+	if (r < 0) {
+		log_err("spawn for %s/%s failed: %s", iv.tenant, iv.function, strerror(-r));
+		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)-r, 0, 0, -1, -1);
+		close(out_fd);
+		close(err_fd);
+		free(it);
+		return;
+	}
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = it };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, it->pidfd, &ev) < 0) {
+		log_err("epoll add pidfd: %s", strerror(errno));
+		kill(-it->pid, SIGKILL);
+		kill(it->pid, SIGKILL);
+	}
+	it->next = w->insts;
+	w->insts = it;
+	w->ninst++;
+	log_debug("invocation %s fn=%s/%s v=%llu pid=%d", iv.invocation_id, iv.tenant,
+		  iv.function, (unsigned long long)iv.version, it->pid);
+}
+
+static void
+finish(struct wk *w, struct inst *it)
+{
+	struct rusage ru = { 0 };
+	int status = 0;
+	pid_t p;
+	uint64_t dur = now_mono_us() - it->start_us;
+
+	do
+		p = wait4(it->pid, &status, WNOHANG, &ru);
+	while (p < 0 && errno == EINTR);
+	if (p == 0)
+		return; /* spurious wake-up */
+	/* INVARIANT: nothing the handler started outlives the invocation
+	 * (its process group; the sandbox issue widens this to the cgroup). */
+	kill(-it->pid, SIGKILL);
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, it->pidfd, NULL);
+	close(it->pidfd);
+	if (it->timed_out)
+		reply(w, it->id, INVOKE_TIMEOUT, 0, dur, (uint64_t)ru.ru_maxrss, it->out_fd,
+		      it->err_fd);
+	else if (p > 0 && WIFSIGNALED(status))
+		reply(w, it->id, INVOKE_SIGNALED, (uint64_t)WTERMSIG(status), dur,
+		      (uint64_t)ru.ru_maxrss, it->out_fd, it->err_fd);
+	else
+		reply(w, it->id, INVOKE_EXITED, p > 0 ? (uint64_t)WEXITSTATUS(status) : 255, dur,
+		      (uint64_t)ru.ru_maxrss, it->out_fd, it->err_fd);
+	close(it->out_fd);
+	close(it->err_fd);
+	for (struct inst **pp = &w->insts; *pp; pp = &(*pp)->next)
+		if (*pp == it) {
+			*pp = it->next;
+			break;
+		}
+	w->ninst--;
+	free(it);
+}
+
+static int
+next_timeout_ms(struct wk *w)
+{
+	uint64_t now = now_mono_us(), best = UINT64_MAX;
+
+	for (struct inst *it = w->insts; it; it = it->next) {
+		if (it->timed_out)
+			continue;
+		if (it->deadline_us <= now) {
+			/* Kill the whole process group; reaping follows via pidfd. */
+			it->timed_out = true;
+			kill(-it->pid, SIGKILL);
+			kill(it->pid, SIGKILL);
+			continue;
+		}
+		best = MIN(best, it->deadline_us - now);
+	}
+	return best == UINT64_MAX ? -1 : (int)MIN((best + 999) / 1000, (uint64_t)INT32_MAX);
+}
+
+static void
+kill_all(struct wk *w)
+{
+	for (struct inst *it = w->insts; it; it = it->next) {
+		kill(-it->pid, SIGKILL);
+		kill(it->pid, SIGKILL);
+	}
+}
+
+int
+worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *cfg)
+{
+	struct wk w = { .cfg = cfg, .data_fd = data_fd, .ctl_fd = ctl_fd };
+	struct epoll_event ev;
+	char ident[32];
+	sigset_t set;
+
+	(void)str_printf(ident, sizeof(ident), "worker%u", index);
+	log_set_ident(ident);
+	(void)str_printf(w.code_prefix, sizeof(w.code_prefix), "%s/code/", cfg->state_dir);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	w.sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	w.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w.sig_fd < 0 || w.epfd < 0) {
+		log_err("setup: %s", strerror(errno));
+		return 1;
+	}
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = TAG_DATA };
+	epoll_ctl(w.epfd, EPOLL_CTL_ADD, data_fd, &ev);
+	ev.data.u64 = TAG_CTL;
+	epoll_ctl(w.epfd, EPOLL_CTL_ADD, ctl_fd, &ev);
+	ev.data.u64 = TAG_SIG;
+	epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.sig_fd, &ev);
+	log_debug("started");
+
+	for (;;) {
+		struct epoll_event evs[32];
+		int n = epoll_wait(w.epfd, evs, ARRAY_SIZE(evs), next_timeout_ms(&w));
+
+		if (n < 0 && errno != EINTR) {
+			log_err("epoll_wait: %s", strerror(errno));
+			kill_all(&w);
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+
+			if (tag == TAG_DATA) {
+				struct msg_in in;
+				int r;
+
+				while ((r = msg_recv(data_fd, &in)) == 1) {
+					if (in.type != MSG_INVOKE)
+						bad_peer("unexpected message type");
+					start_invocation(&w, &in);
+					msg_in_free(&in);
+				}
+				if (r == 0) {
+					log_info("gateway closed the connection; stopping");
+					kill_all(&w);
+					return 0;
+				}
+				if (r == -EBADMSG)
+					bad_peer("bad framing");
+			} else if (tag == TAG_CTL) {
+				struct msg_in in;
+				struct msg_config c;
+				int r;
+
+				while ((r = msg_recv(ctl_fd, &in)) == 1) {
+					if (msg_config_decode(&in, &c) == 0)
+						log_set_level((int)c.log_level);
+					msg_in_free(&in);
+				}
+				if (r == 0) {
+					kill_all(&w);
+					_exit(1);
+				}
+			} else if (tag == TAG_SIG) {
+				struct signalfd_siginfo si;
+
+				while (read(w.sig_fd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+						log_debug("stopping; killing %u handlers", w.ninst);
+						kill_all(&w);
+						return 0;
+					}
+				}
+			} else {
+				finish(&w, evs[i].data.ptr);
+			}
+		}
+	}
+}
