@@ -1,0 +1,96 @@
+/*
+ * cli.h - shared state and helpers of faasctl, the command-line client.
+ *
+ * faasctl talks to faasd's HTTP API with libcurl.  Exit status: 0 success,
+ * 1 the server (or the connection to it) failed, 2 bad usage or bad local
+ * input (faas.json, flags).
+ */
+#ifndef FAASCTL_CLI_H
+#define FAASCTL_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EXIT_SERVER 1
+#define EXIT_USAGE 2
+
+struct cli {
+	char url[512];
+	char token[160];
+	char tenant[64]; /* --tenant, FAASCTL_TENANT, or the login's tenant */
+	char config_path[1024];
+	bool json;
+	bool tty;
+};
+
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+
+int buf_append(struct buf *b, const void *data, size_t n);
+void buf_free(struct buf *b);
+
+struct http_resp {
+	long status;
+	struct buf body;
+	char content_type[128];
+	char faas_headers[512]; /* "X-Faas-…: v\n" lines */
+};
+
+/*
+ * http_call - method url_path (absolute path on the server) with an optional
+ * body.  extra_headers is NULL-terminated "Name: value".  Returns 0 when an
+ * HTTP response arrived (any status), -1 after printing why the server could
+ * not be reached.
+ */
+int http_call(struct cli *c, const char *method, const char *path, const char *ctype,
+	      const void *body, size_t len, const char *const *extra_headers,
+	      bool progress, struct http_resp *out);
+void http_resp_free(struct http_resp *r);
+
+/* Request + JSON decode; prints server errors.  Returns 0 (2xx, *out set),
+ * EXIT_SERVER on any failure. */
+int api_json(struct cli *c, const char *method, const char *path, json_t *body,
+	     json_t **out);
+
+/* Print the server's error (JSON error shape or raw) to stderr. */
+void print_http_error(const struct http_resp *r);
+
+/* The tenant commands act on: fails with a message when unknown. */
+int cli_tenant(struct cli *c);
+
+/* Save url/token/tenant to the config file (0600). */
+int cli_save(struct cli *c);
+
+/* pack.c: deterministic gzip tar of dir into out.  Entries sorted by path,
+ * owner 0:0, mtime 0, modes 0644/0755, no gzip timestamp: the same tree
+ * gives the same bytes.  ignore holds fnmatch patterns matched against the
+ * relative path and each of its components.  0 or -errno with diag. */
+int pack_dir(const char *dir, json_t *ignore, uint64_t max_bytes, struct buf *out,
+	     char *diag, size_t n);
+/* Lowercase hex sha256 of data. */
+void sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Commands: each returns the process exit status. */
+int cmd_login(struct cli *c, int argc, char **argv);
+int cmd_whoami(struct cli *c, int argc, char **argv);
+int cmd_tenant(struct cli *c, int argc, char **argv);
+int cmd_key(struct cli *c, int argc, char **argv);
+int cmd_deploy(struct cli *c, int argc, char **argv);
+int cmd_list(struct cli *c, int argc, char **argv);
+int cmd_info(struct cli *c, int argc, char **argv);
+int cmd_versions(struct cli *c, int argc, char **argv);
+int cmd_delete(struct cli *c, int argc, char **argv);
+int cmd_invoke(struct cli *c, int argc, char **argv);
+
+/* Small argument helpers for commands. */
+bool arg_is_help(const char *a);
+/* For "--flag VALUE" at argv[*i]: returns VALUE and advances, or NULL after
+ * printing "--flag needs a value". */
+const char *arg_value(int argc, char **argv, int *i);
+void print_json(json_t *j);
+
+#endif
