@@ -146,8 +146,10 @@ struct code_stats {
 };
 
 /*
- * code_unpack - unpack the gzip tar open at fd into directory dest (which
- * must not exist; created 0755).  Refuses absolute paths, '..', device
+ * code_unpack - unpack the gzip tar open at fd into directory dest, a path
+ * relative to the working directory (the gateway runs in its state dir;
+ * absolute paths are refused like absolute entries); dest must not exist
+ * and is created 0755.  Refuses absolute paths, '..', device
  * nodes, FIFOs, setuid/setgid bits, sparse files and links that leave the
  * tree; enforces the limits.  On failure dest is removed, diag names the
  * entry and -EBADMSG (bad archive) or -EFBIG (limit) is returned.

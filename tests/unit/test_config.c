@@ -1,0 +1,51 @@
+/* Unit tests of common/config.c: faasd.conf parsing. */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tap.h"
+
+static int
+load(const char *text, struct faasd_config *c, char *diag)
+{
+	char path[] = "/tmp/faasd-conf-XXXXXX";
+	int fd = mkstemp(path), r;
+
+	if (write(fd, text, strlen(text)) < 0)
+		return -999;
+	close(fd);
+	config_defaults(c);
+	r = config_load(c, path, diag, 256);
+	unlink(path);
+	return r;
+}
+
+int
+main(void)
+{
+	struct faasd_config c;
+	char diag[256];
+
+	config_defaults(&c);
+	is_str(c.listen, "127.0.0.1:8080", "default listen");
+	is_str(c.state_dir, "/var/lib/faasd", "default state dir");
+	ok(c.workers >= 1, "default workers");
+	is_int(c.max_body_bytes, 6 << 20, "default body limit 6 MiB");
+	is_int(load("# comment\nlisten = 0.0.0.0:9000\n\nworkers=3 # trailing\n", &c, diag), 0, "valid file");
+	is_str(c.listen, "0.0.0.0:9000", "listen set");
+	is_int(c.workers, 3, "workers set");
+	is_int(load("listen = nope\n", &c, diag), -EINVAL, "bad listen");
+	ok(strstr(diag, ":1:") && strstr(diag, "listen"), "diag names line and key: %s", diag);
+	is_int(load("wrokers = 2\n", &c, diag), -EINVAL, "unknown key");
+	ok(strstr(diag, "wrokers") != NULL, "diag names the unknown key: %s", diag);
+	is_int(load("workers = 0\n", &c, diag), -EINVAL, "workers out of range");
+	is_int(load("max_body_bytes = 12x\n", &c, diag), -EINVAL, "bad number");
+	is_int(load("just words\n", &c, diag), -EINVAL, "line without =");
+	is_int(load("state_dir = relative\n", &c, diag), -EINVAL, "relative state dir");
+	is_int(load("log_level = debug\n", &c, diag), 0, "log level");
+	is_int(c.log_level, 7, "debug level");
+	config_defaults(&c);
+	is_int(config_load(&c, "/nonexistent/faasd.conf", diag, sizeof(diag)), -ENOENT, "missing file");
+	return done();
+}

@@ -1,0 +1,64 @@
+/* Unit tests of gateway/route.c: URL paths to endpoints. */
+#include <errno.h>
+
+#include "gw.h"
+#include "tap.h"
+
+int
+main(void)
+{
+	struct route r;
+	char diag[256];
+	char longname[200];
+
+	is_int(route_parse("/healthz", &r, diag, sizeof(diag)), 0, "healthz");
+	is_int(r.kind, ROUTE_HEALTHZ, "healthz kind");
+	is_int(route_parse("/v1/whoami", &r, diag, sizeof(diag)), 0, "whoami");
+	is_int(route_parse("/v1/tenants/", &r, diag, sizeof(diag)), 0, "trailing slash");
+	is_int(r.kind, ROUTE_TENANTS, "tenants");
+	is_int(route_parse("/v1/tenants/acme/keys/key_0123", &r, diag, sizeof(diag)), 0, "key");
+	is_int(r.kind, ROUTE_KEY, "key kind");
+	is_str(r.sub, "key_0123", "key id");
+	is_int(route_parse("/v1/tenants/acme/code/abc", &r, diag, sizeof(diag)), -EINVAL, "short digest");
+	is_int(route_parse("/v1/tenants/acme/functions/hello/versions/3", &r, diag, sizeof(diag)), 0,
+	       "version");
+	is_int(r.version, 3, "version number");
+	is_int(route_parse("/v1/tenants/acme/functions/hello/versions/x", &r, diag, sizeof(diag)), -EINVAL,
+	       "bad version");
+	is_int(route_parse("/v1/tenants/../functions", &r, diag, sizeof(diag)), -EINVAL, "dot-dot tenant");
+	ok(strstr(diag, "tenant name") != NULL, "diag names tenant: %s", diag);
+	is_int(route_parse("/v1/tenants/ACME", &r, diag, sizeof(diag)), -EINVAL, "uppercase tenant");
+	is_int(route_parse("/v1/nothing", &r, diag, sizeof(diag)), -ENOENT, "unknown");
+	is_int(route_parse("/v1//tenants", &r, diag, sizeof(diag)), -ENOENT, "empty segment");
+	is_int(route_parse("/fn/acme/hello", &r, diag, sizeof(diag)), 0, "invoke");
+	is_int(r.kind, ROUTE_INVOKE, "invoke kind");
+	is_str(r.rest, "", "no rest");
+	is_int(route_parse("/fn/acme/hello:live/a/b", &r, diag, sizeof(diag)), 0, "invoke alias path");
+	is_str(r.qualifier, "live", "alias qualifier");
+	is_int(r.version, 0, "alias is not a version");
+	is_str(r.rest, "/a/b", "rest path");
+	is_int(route_parse("/fn/acme/hello:12", &r, diag, sizeof(diag)), 0, "invoke version");
+	is_int(r.version, 12, "version qualifier");
+	is_int(route_parse("/fn/acme/hello:", &r, diag, sizeof(diag)), -EINVAL, "empty qualifier");
+	is_int(route_parse("/fn/acme/hello:Bad", &r, diag, sizeof(diag)), -EINVAL, "bad qualifier");
+	is_int(route_parse("/fn/acme/..", &r, diag, sizeof(diag)), -EINVAL, "dot-dot function");
+	is_int(route_parse("/fn/acme/", &r, diag, sizeof(diag)), -ENOENT, "no function");
+	is_int(route_parse("/fn/acme", &r, diag, sizeof(diag)), -ENOENT, "no function at all");
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	{
+		char path[400];
+
+		snprintf(path, sizeof(path), "/fn/%s/x", longname);
+		is_int(route_parse(path, &r, diag, sizeof(diag)), -EINVAL, "overlong tenant");
+		ok(strstr(diag, "characters") != NULL, "overlong diag: %s", diag);
+		snprintf(path, sizeof(path), "/v1/tenants/%s", longname);
+		is_int(route_parse(path, &r, diag, sizeof(diag)), -EINVAL, "overlong tenant in v1");
+	}
+	is_int(route_parse("/fn/acme/caf\xc3\xa9", &r, diag, sizeof(diag)), -EINVAL, "unicode function");
+	is_int(route_parse("/v1/tenants/acme/functions/f/deployments", &r, diag, sizeof(diag)), 0,
+	       "deployments are known");
+	is_int(r.kind, ROUTE_NOT_YET, "but not served yet");
+	is_int(route_parse("relative", &r, diag, sizeof(diag)), -ENOENT, "relative path");
+	return done();
+}

@@ -1,0 +1,41 @@
+/* Unit tests of common/util.c and common/errmap.c. */
+#include <errno.h>
+#include <stdint.h>
+
+#include "errmap.h"
+#include "tap.h"
+#include "util.h"
+
+int
+main(void)
+{
+	char buf[8];
+	uint64_t v = 0;
+	uint8_t bytes[4];
+
+	is_int(str_copy(buf, sizeof(buf), "abc"), 0, "str_copy fits");
+	is_str(buf, "abc", "str_copy copied");
+	is_int(str_copy(buf, sizeof(buf), "abcdefghij"), -ENAMETOOLONG, "str_copy reports truncation");
+	is_str(buf, "abcdefg", "str_copy keeps a terminated prefix");
+	is_int(str_printf(buf, sizeof(buf), "%d", 1234567), 7, "str_printf fits exactly");
+	is_int(str_printf(buf, sizeof(buf), "%d", 12345678), -ENAMETOOLONG, "str_printf overflow");
+	is_int(parse_u64("42", 0, 100, &v), 0, "parse_u64 ok");
+	is_int(v, 42, "parse_u64 value");
+	is_int(parse_u64("", 0, 100, &v), -EINVAL, "empty is invalid");
+	is_int(parse_u64("-1", 0, 100, &v), -EINVAL, "sign is invalid");
+	is_int(parse_u64("12a", 0, 100, &v), -EINVAL, "trailing garbage is invalid");
+	is_int(parse_u64("101", 0, 100, &v), -ERANGE, "above max");
+	is_int(parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), -ERANGE, "overflow");
+	is_int(hex_decode("00ff10ab", bytes, 4), 0, "hex_decode");
+	ok(bytes[1] == 0xff && bytes[3] == 0xab, "hex_decode bytes");
+	is_int(hex_decode("00ff10a", bytes, 4), -EINVAL, "short hex");
+	is_int(hex_decode("00ff10abcd", bytes, 4), -EINVAL, "long hex");
+	is_int(hex_decode("zzff10ab", bytes, 4), -EINVAL, "bad hex digit");
+	hex_encode(bytes, 4, (char[9]){ 0 });
+	ok(str_startswith("foobar", "foo") && !str_startswith("fo", "foo"), "str_startswith");
+	is_int(errmap_lookup(-ENOENT)->status, 404, "ENOENT maps to 404");
+	is_str(errmap_lookup(EACCES)->code, "unauthorized", "EACCES maps to unauthorized");
+	is_int(errmap_lookup(-EFBIG)->status, 413, "EFBIG maps to 413");
+	is_int(errmap_lookup(-12345)->status, 500, "unknown maps to 500");
+	return done();
+}
