@@ -63,8 +63,9 @@ struct parent {
 	struct child gw;
 	struct child workers[MAX_WORKERS];
 	int pending_gw_fds[MAX_WORKERS]; /* gateway ends for the next gateway start */
-	bool stopping;
 	bool ready_sent;
+	bool token_created;
+	char url[160]; /* http://ADDR:PORT actually bound */
 };
 
 static void
@@ -153,12 +154,17 @@ open_listen(struct parent *p)
 	if (ss.ss_family == AF_INET6) {
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
 		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		log_notice("listening on http://[%s]:%u", addr, port);
+		(void)str_printf(p->url, sizeof(p->url), "http://[%s]:%u", addr, port);
 	} else {
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
 		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		log_notice("listening on http://%s:%u", addr, port);
+		(void)str_printf(p->url, sizeof(p->url), "http://%s:%u", addr, port);
 	}
+	log_notice("listening on %s", p->url);
+	if (p->token_created)
+		log_notice("created the admin token: %s/admin.token (mode 0600); use it with "
+			   "'faasctl login --url %s --token-file %s/admin.token'",
+			   p->cfg.state_dir, p->url, p->cfg.state_dir);
 	p->listen_fd = fd;
 	return 0;
 }
@@ -179,6 +185,37 @@ mkdir_owned(const char *path, mode_t mode, uid_t uid, gid_t gid)
 	return 0;
 }
 
+/*
+ * The gateway (faasd user) and handlers (tenant uids) reach files under
+ * STATE by path, so every ancestor of STATE must be searchable by others.
+ * Say so plainly instead of letting the gateway fail in a restart loop.
+ */
+static int
+check_ancestors(const char *state)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (str_copy(path, sizeof(path), state) < 0)
+		return -ENAMETOOLONG;
+	while ((slash = strrchr(path, '/')) != NULL) {
+		if (slash == path)
+			slash[1] = 0;
+		else
+			*slash = 0;
+		if (stat(path, &st) == 0 && !(st.st_mode & S_IXOTH)) {
+			log_err("state directory %s is not reachable by unprivileged users: %s has mode "
+				"%04o; run 'chmod o+x %s' or choose a --state-dir elsewhere (e.g. /var/lib/faasd)",
+				state, path, st.st_mode & 07777, path);
+			return -EACCES;
+		}
+		if (slash == path)
+			break;
+	}
+	return 0;
+}
+
 /* Prepare STATE: root-owned top, faasd-owned db/ code/ tmp/. */
 static int
 prepare_state(struct parent *p)
@@ -196,6 +233,9 @@ prepare_state(struct parent *p)
 		log_err("cannot create state directory %s: %s", p->cfg.state_dir, strerror(errno));
 		return -errno;
 	}
+	r = check_ancestors(p->cfg.state_dir);
+	if (r < 0)
+		return r;
 	if (chmod(p->cfg.state_dir, 0755) < 0) {
 		log_err("state directory %s: %s", p->cfg.state_dir, strerror(errno));
 		return -errno;
@@ -243,10 +283,7 @@ prepare_state(struct parent *p)
 		log_err("cannot create the admin token %s: %s", path, strerror(-r));
 		return r;
 	}
-	if (created)
-		log_notice("created the admin token: %s (mode 0600); use it with "
-			   "'faasctl login --url http://%s --token-file %s'",
-			   path, p->cfg.listen, path);
+	p->token_created = created;
 	/* The parent opened the database as root: hand it to the gateway. */
 	{
 		static const char *const files[] = { "faasd.db", "faasd.db-wal", "faasd.db-shm" };
@@ -313,6 +350,10 @@ start_worker(struct parent *p, unsigned i, int *gw_end)
 	if (pid == 0) {
 		/* Only our two sockets stay open. */
 		int cfd = fcntl(ctl[1], F_DUPFD_CLOEXEC, 3), dfd;
+		char name[16];
+
+		(void)str_printf(name, sizeof(name), "faasd-worker%u", i);
+		prctl(PR_SET_NAME, name, 0, 0, 0);
 
 		dfd = fcntl(data[1], F_DUPFD_CLOEXEC, 3);
 		for (int fd = 3; fd < 1024; fd++)
@@ -348,6 +389,7 @@ start_gateway(struct parent *p)
 		int r;
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		prctl(PR_SET_NAME, "faasd-gateway", 0, 0, 0);
 		close(ctl[0]);
 		for (unsigned i = 0; i < MAX_WORKERS; i++)
 			if (p->workers[i].ctl_fd >= 0)

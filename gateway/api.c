@@ -374,6 +374,7 @@ function_put(struct req *q, const struct store_tenant *t)
 	json_t *body, *cfg = NULL, *out = NULL, *v;
 	const char *alias, *code, *ek;
 	char diag[FNCONFIG_DIAG], *canon = NULL, url[200];
+	unsigned status;
 	int r;
 
 	body = api_body_json(q, &ret);
@@ -472,8 +473,8 @@ function_put(struct req *q, const struct store_tenant *t)
 			   (long long)json_integer_value(
 				   json_object_get(json_object_get(out, "version"), "number")),
 			   code, q->who.key_id);
-	ret = gw_json(q, json_is_true(json_object_get(out, "created")) ? 201 : 200,
-		      TAKE_PTR(out));
+	status = json_is_true(json_object_get(out, "created")) ? 201 : 200;
+	ret = gw_json(q, status, TAKE_PTR(out));
 out:
 	free(canon);
 	json_decref(cfg);

@@ -54,7 +54,6 @@ code_begin(struct req *q, const char *method)
 	q->md = EVP_MD_CTX_new();
 	if (!q->md || EVP_DigestInit_ex(q->md, EVP_sha256(), NULL) != 1)
 		return gw_errno(q, -ENOMEM, "out of memory");
-	q->body_limit = g->cfg.max_code_bytes;
 	return MHD_YES;
 }
 

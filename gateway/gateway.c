@@ -93,6 +93,27 @@ authenticate(struct req *q)
 	}
 }
 
+#define DRAIN_SLACK(limit) (4 * (uint64_t)(limit) + (1u << 20))
+
+bool
+gw_body_too_large(struct req *q, uint64_t declared, enum MHD_Result *ret)
+{
+	const char *expect = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Expect");
+
+	/* A client that waits for 100-continue gets the answer at once; a
+	 * body we would not read anyway closes the connection.  Others are
+	 * read and dropped so they see the 413 rather than a reset. */
+	if ((expect && strcasestr(expect, "100-continue")) ||
+	    declared > DRAIN_SLACK(q->body_limit)) {
+		*ret = gw_error(q, 413, "payload_too_large",
+				"request body of %llu bytes exceeds the limit of %zu bytes",
+				(unsigned long long)declared, q->body_limit);
+		return true;
+	}
+	q->too_large = true;
+	return false;
+}
+
 /* First call of a request: route, authenticate, prepare for the body. */
 static enum MHD_Result
 request_begin(struct req *q, const char *url, const char *method)
@@ -141,12 +162,12 @@ request_begin(struct req *q, const char *url, const char *method)
 								     "Content-Length");
 			uint64_t len;
 
-			if (cl && parse_u64(cl, 0, UINT64_MAX, &len) == 0 &&
-			    len > q->gw->cfg.max_code_bytes)
-				return gw_error(q, 413, "payload_too_large",
-						"code archive of %llu bytes exceeds the limit of %llu bytes",
-						(unsigned long long)len,
-						(unsigned long long)q->gw->cfg.max_code_bytes);
+			q->body_limit = q->gw->cfg.max_code_bytes;
+			if (cl && parse_u64(cl, 0, UINT64_MAX, &len) == 0 && len > q->body_limit &&
+			    gw_body_too_large(q, len, &ret))
+				return ret;
+			if (q->too_large)
+				return MHD_YES;
 		}
 		return code_begin(q, method);
 	}
@@ -205,7 +226,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 	if (*upload_data_size) {
 		/* Past the limit the rest is read and dropped so the client
 		 * gets its 413; give up on a client that keeps sending 4x. */
-		if (q->too_large && q->received > 4 * (uint64_t)q->body_limit + (1u << 20))
+		if (q->too_large && q->received > DRAIN_SLACK(q->body_limit))
 			return MHD_NO;
 		if (q->too_large)
 			q->received += *upload_data_size;

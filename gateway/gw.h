@@ -243,6 +243,11 @@ enum MHD_Result code_begin(struct req *q, const char *method);
 int code_upload_chunk(struct req *q, const char *data, size_t len);
 enum MHD_Result code_finish(struct req *q);
 
+/* gateway.c: for a declared Content-Length over q->body_limit, either
+ * queue the 413 now (returns true, *ret set) or mark the request so the body
+ * is read and dropped and the 413 sent once it is in (returns false). */
+bool gw_body_too_large(struct req *q, uint64_t declared, enum MHD_Result *ret);
+
 /* invoke.c */
 enum MHD_Result invoke_begin(struct req *q, const char *method);
 enum MHD_Result invoke_dispatch(struct req *q, const char *method);

@@ -96,10 +96,11 @@ invoke_begin(struct req *q, const char *method)
 	if (cl) {
 		uint64_t len;
 
-		if (parse_u64(cl, 0, UINT64_MAX, &len) == 0 && len > q->body_limit)
-			return gw_error(q, 413, "payload_too_large",
-					"request body of %llu bytes exceeds the limit of %zu bytes",
-					(unsigned long long)len, q->body_limit);
+		if (parse_u64(cl, 0, UINT64_MAX, &len) == 0 && len > q->body_limit) {
+			if (gw_body_too_large(q, len, &ret))
+				return ret;
+			return MHD_YES;
+		}
 	}
 	q->body_fd = memfd_create("faas-body", MFD_CLOEXEC);
 	if (q->body_fd < 0)

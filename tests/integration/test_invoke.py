@@ -1,0 +1,152 @@
+"""Invocations of exec handlers: the CGI contract of SPEC §2, failures,
+limits, identity, and that slow handlers never hold anyone else up."""
+import concurrent.futures
+import json
+import os
+import time
+
+from conftest import make_tgz, sh
+
+
+def test_cgi_contract(faasd):
+    tok = faasd.tenant("cgi")
+    faasd.deploy("cgi", tok, "env", sh(
+        'echo "Status: 201 Created"\n'
+        'echo "Content-Type: application/json"\n'
+        'echo "X-Custom: yes"\n'
+        'echo\n'
+        'body=$(cat)\n'
+        'printf \'{"method":"%s","path":"%s","query":"%s","ctype":"%s","len":"%s",'
+        '"hdr":"%s","auth":"%s","body":"%s","fn":"%s","ver":"%s","id":"%s","greet":"%s",'
+        '"proxy":"%s"}\' '
+        '"$REQUEST_METHOD" "$PATH_INFO" "$QUERY_STRING" "$CONTENT_TYPE" "$CONTENT_LENGTH" '
+        '"$HTTP_X_TEST_HEADER" "$HTTP_AUTHORIZATION" "$body" "$FAAS_FUNCTION_NAME" '
+        '"$FAAS_FUNCTION_VERSION" "$FAAS_INVOCATION_ID" "$GREETING" "$HTTP_PROXY"\n'),
+        env={"GREETING": "hello"})
+    s, h, body = faasd.call("PUT", "/fn/cgi/env/some/path?a=1&b=%20x", tok, "payload",
+                            {"Content-Type": "text/x-test", "X-Test-Header": "v1",
+                             "Proxy": "http://evil"})
+    assert s == 201, body
+    assert h["content-type"] == "application/json" and h["x-custom"] == "yes"
+    doc = json.loads(body)
+    assert doc["method"] == "PUT" and doc["path"] == "/some/path"
+    assert doc["query"] == "a=1&b=%20x" and doc["ctype"] == "text/x-test"
+    assert doc["len"] == "7" and doc["body"] == "payload" and doc["hdr"] == "v1"
+    assert doc["auth"] == "", "the faasd token must not reach function code"
+    assert doc["proxy"] == "", "httpoxy: Proxy header must not become HTTP_PROXY"
+    assert doc["fn"] == "env" and doc["ver"] == "1" and doc["greet"] == "hello"
+    assert doc["id"] == h["x-faas-invocation-id"]
+    assert h["x-faas-version"] == "1" and h["x-faas-cold"] == "1"
+    assert float(h["x-faas-duration-ms"]) > 0
+    s, h, body = faasd.call("GET", "/fn/cgi/env", tok)
+    assert json.loads(body)["path"] == "/"
+    assert "REPORT id=" in faasd.log_text() and "fn=cgi/env v=1" in faasd.log_text()
+
+
+def test_plain_output_and_binary_body(faasd):
+    tok = faasd.tenant("plain")
+    faasd.deploy("plain", tok, "cat", sh("exec cat\n"))
+    payload = bytes(range(256)) * 4096
+    s, h, body = faasd.call("POST", "/fn/plain/cat", tok, payload)
+    assert s == 200 and body == payload
+    assert h["content-type"].startswith("text/plain")
+
+
+def test_failures(faasd):
+    tok = faasd.tenant("fail")
+    faasd.deploy("fail", tok, "crash", sh("echo oops >&2\nexit 3\n"))
+    s, h, body = faasd.call("GET", "/fn/fail/crash", tok)
+    doc = json.loads(body)
+    assert s == 502 and doc["error"]["code"] == "function_error"
+    assert "status 3" in doc["error"]["message"] and "x-faas-invocation-id" in h
+    faasd.deploy("fail", tok, "partial", sh('echo "Status: 400"\necho\necho bad input\nexit 1\n'))
+    s, h, body = faasd.call("GET", "/fn/fail/partial", tok)
+    assert s == 400 and body == b"bad input\n"
+    faasd.deploy("fail", tok, "slow", sh("sleep 10\necho late\n"), timeout_s=1)
+    t0 = time.time()
+    s, h, body = faasd.call("GET", "/fn/fail/slow", tok)
+    assert s == 504 and json.loads(body)["error"]["code"] == "function_timeout"
+    assert time.time() - t0 < 5
+    faasd.deploy("fail", tok, "badhdr", sh('echo "Status: xyz"\necho\n'))
+    s, h, body = faasd.call("GET", "/fn/fail/badhdr", tok)
+    assert s == 502 and "Status" in json.loads(body)["error"]["message"]
+    faasd.deploy("fail", tok, "noexec", {"handler.sh": ("#!/bin/sh\necho hi\n", 0o644)})
+    s, h, body = faasd.call("GET", "/fn/fail/noexec", tok)
+    assert s == 502
+    faasd.deploy("fail", tok, "missing", sh("true\n"), handler="nope.sh")
+    s, h, body = faasd.call("GET", "/fn/fail/missing", tok)
+    assert s == 502
+    faasd.deploy("fail", tok, "killed", sh("kill -SEGV $$\n"))
+    s, h, body = faasd.call("GET", "/fn/fail/killed", tok)
+    assert s == 502 and "signal" in json.loads(body)["error"]["message"]
+
+
+def test_body_limit(faasd):
+    tok = faasd.tenant("limits")
+    faasd.deploy("limits", tok, "wc", sh("wc -c\n"))
+    s, h, body = faasd.call("POST", "/fn/limits/wc", tok, b"x" * (6 << 20))
+    assert s == 200 and body.strip() == str(6 << 20).encode()
+    s, h, body = faasd.call("POST", "/fn/limits/wc", tok, b"x" * ((6 << 20) + 1))
+    assert s == 413 and json.loads(body)["error"]["code"] == "payload_too_large"
+
+
+def test_identity_and_cleanup(faasd):
+    a = faasd.tenant("who-a")
+    b = faasd.tenant("who-b")
+    script = sh('id -u; id -G; (sleep 30; echo leaked) >/dev/null 2>&1 &\necho bg=$!\n')
+    faasd.deploy("who-a", a, "id", script)
+    faasd.deploy("who-b", b, "id", script)
+    out_a = faasd.call("GET", "/fn/who-a/id", a)[2].decode().split()
+    out_b = faasd.call("GET", "/fn/who-b/id", b)[2].decode().split()
+    uid_a, uid_b = int(out_a[0]), int(out_b[0])
+    assert uid_a != 0 and uid_b != 0 and uid_a != uid_b, "tenants run as distinct unprivileged uids"
+    assert out_a[1] == str(uid_a), "no supplementary groups"
+    uid_tenant = faasd.json("GET", "/v1/tenants/who-a", faasd.admin)[1]["tenant"]["uid"]
+    assert uid_a == uid_tenant
+    # The background child was killed with the invocation.
+    bg = int(out_a[2].split("=")[1])
+    time.sleep(0.2)
+    assert not os.path.exists("/proc/%d" % bg) or \
+        open("/proc/%d/status" % bg).read().find("State:\tZ") >= 0
+
+
+def test_public_and_private(faasd):
+    tok = faasd.tenant("pub")
+    other = faasd.tenant("pub-other")
+    faasd.deploy("pub", tok, "open", sh("echo open\n"), public=True)
+    faasd.deploy("pub", tok, "closed", sh("echo closed\n"))
+    assert faasd.call("GET", "/fn/pub/open")[2] == b"open\n"
+    s, _, body = faasd.call("GET", "/fn/pub/closed")
+    assert s == 401
+    assert faasd.call("GET", "/fn/pub/closed", other)[0] == 403
+    # Strangers cannot tell a private function from a missing one.
+    assert faasd.call("GET", "/fn/pub/does-not-exist")[0] == 401
+    assert faasd.call("GET", "/fn/pub/does-not-exist", tok)[0] == 404
+    assert faasd.call("GET", "/fn/pub/closed", faasd.admin)[2] == b"closed\n"
+    # The Authorization header of a public function belongs to the app.
+    faasd.deploy("pub", tok, "hdr", sh('echo "$HTTP_AUTHORIZATION"\n'), public=True)
+    assert faasd.call("GET", "/fn/pub/hdr", headers={"Authorization": "App xyz"})[2] == b"App xyz\n"
+
+
+def test_slow_handlers_do_not_block(faasd):
+    tok = faasd.tenant("busy")
+    faasd.deploy("busy", tok, "slow", sh("sleep 5\necho done\n"), max_instances=100)
+    faasd.deploy("busy", tok, "fast", sh("echo fast\n"))
+    faasd.call("GET", "/fn/busy/fast", tok)  # warm the page cache
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=50)
+    futs = [pool.submit(faasd.call, "GET", "/fn/busy/slow", tok) for _ in range(50)]
+    time.sleep(1.0)  # all 50 are in flight now
+    assert not any(f.done() for f in futs)
+    health, fast = [], []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        assert faasd.call("GET", "/healthz")[0] == 200
+        health.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        s, _, body = faasd.call("GET", "/fn/busy/fast", tok)
+        fast.append(time.perf_counter() - t0)
+        assert s == 200 and body == b"fast\n"
+    results = [f.result() for f in futs]
+    assert all(r[0] == 200 and r[2] == b"done\n" for r in results)
+    assert max(health) < 0.05, health
+    assert max(fast) < 0.05, fast
