@@ -32,4 +32,3 @@ buf_free(struct buf *b)
 	free(b->data);
 	memset(b, 0, sizeof(*b));
 }
-

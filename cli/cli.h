@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define EXIT_SERVER 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE  2
 
 struct cli {
 	char url[512];
@@ -47,14 +47,13 @@ struct http_resp {
  * not be reached.
  */
 int http_call(struct cli *c, const char *method, const char *path, const char *ctype,
-	      const void *body, size_t len, const char *const *extra_headers,
-	      bool progress, struct http_resp *out);
+	      const void *body, size_t len, const char *const *extra_headers, bool progress,
+	      struct http_resp *out);
 void http_resp_free(struct http_resp *r);
 
 /* Request + JSON decode; prints server errors.  Returns 0 (2xx, *out set),
  * EXIT_SERVER on any failure. */
-int api_json(struct cli *c, const char *method, const char *path, json_t *body,
-	     json_t **out);
+int api_json(struct cli *c, const char *method, const char *path, json_t *body, json_t **out);
 
 /* Print the server's error (JSON error shape or raw) to stderr. */
 void print_http_error(const struct http_resp *r);
@@ -69,8 +68,8 @@ int cli_save(struct cli *c);
  * owner 0:0, mtime 0, modes 0644/0755, no gzip timestamp: the same tree
  * gives the same bytes.  ignore holds fnmatch patterns matched against the
  * relative path and each of its components.  0 or -errno with diag. */
-int pack_dir(const char *dir, json_t *ignore, uint64_t max_bytes, struct buf *out,
-	     char *diag, size_t n);
+int pack_dir(const char *dir, json_t *ignore, uint64_t max_bytes, struct buf *out, char *diag,
+	     size_t n);
 /* Lowercase hex sha256 of data. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 

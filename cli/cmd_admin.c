@@ -54,7 +54,8 @@ cmd_login(struct cli *c, int argc, char **argv)
 				strerror(-e));
 			return EXIT_USAGE;
 		}
-		while (len && (ftext[len - 1] == '\n' || ftext[len - 1] == '\r' || ftext[len - 1] == ' '))
+		while (len &&
+		       (ftext[len - 1] == '\n' || ftext[len - 1] == '\r' || ftext[len - 1] == ' '))
 			ftext[--len] = 0;
 		token = ftext;
 	}
@@ -142,8 +143,9 @@ cmd_tenant(struct cli *c, int argc, char **argv)
 			print_json(out);
 		else {
 			printf("%-24s %-8s %s\n", "NAME", "UID", "CREATED");
-			json_array_foreach(json_object_get(out, "tenants"), i, t)
-				printf("%-24s %-8lld %s\n", json_string_value(json_object_get(t, "name")),
+			json_array_foreach (json_object_get(out, "tenants"), i, t)
+				printf("%-24s %-8lld %s\n",
+				       json_string_value(json_object_get(t, "name")),
 				       (long long)json_integer_value(json_object_get(t, "uid")),
 				       json_string_value(json_object_get(t, "created_at")));
 		}
@@ -151,7 +153,8 @@ cmd_tenant(struct cli *c, int argc, char **argv)
 		return 0;
 	}
 	if (argc < 3 || !name_valid(argv[2])) {
-		fprintf(stderr, "faasctl tenant %s: needs a tenant NAME ([a-z0-9][a-z0-9-]{0,62})\n", sub);
+		fprintf(stderr,
+			"faasctl tenant %s: needs a tenant NAME ([a-z0-9][a-z0-9-]{0,62})\n", sub);
 		return EXIT_USAGE;
 	}
 	if (strcmp(sub, "delete") == 0) {
@@ -167,7 +170,8 @@ cmd_tenant(struct cli *c, int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(sub, "create") != 0) {
-		fprintf(stderr, "faasctl tenant: unknown subcommand '%s' (create, list, delete)\n", sub);
+		fprintf(stderr, "faasctl tenant: unknown subcommand '%s' (create, list, delete)\n",
+			sub);
 		return EXIT_USAGE;
 	}
 	body = json_pack("{s:s}", "name", argv[2]);
@@ -187,7 +191,8 @@ cmd_tenant(struct cli *c, int argc, char **argv)
 				continue;
 			done = true;
 			if (!(v = arg_value(argc, argv, &i)) || parse_u64(v, 1, 1u << 30, &n) < 0) {
-				fprintf(stderr, "faasctl tenant create: %s needs a positive number\n",
+				fprintf(stderr,
+					"faasctl tenant create: %s needs a positive number\n",
 					ints[k].flag);
 				json_decref(body);
 				return EXIT_USAGE;
@@ -213,7 +218,8 @@ cmd_tenant(struct cli *c, int argc, char **argv)
 	else
 		printf("created tenant %s (uid %lld)\nowner token (shown once, keep it safe):\n%s\n",
 		       argv[2],
-		       (long long)json_integer_value(json_object_get(json_object_get(out, "tenant"), "uid")),
+		       (long long)json_integer_value(
+			       json_object_get(json_object_get(out, "tenant"), "uid")),
 		       json_string_value(json_object_get(out, "token")));
 	json_decref(out);
 	return 0;
@@ -234,7 +240,8 @@ cmd_key(struct cli *c, int argc, char **argv)
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "revoke")) {
-		fprintf(stderr, "faasctl key: unknown subcommand '%s' (create, list, revoke)\n", sub);
+		fprintf(stderr, "faasctl key: unknown subcommand '%s' (create, list, revoke)\n",
+			sub);
 		return EXIT_USAGE;
 	}
 	if (cli_tenant(c) < 0)
@@ -250,8 +257,9 @@ cmd_key(struct cli *c, int argc, char **argv)
 		if (c->json)
 			print_json(out);
 		else {
-			printf("%-22s %-7s %-16s %-21s %s\n", "ID", "SCOPE", "NAME", "CREATED", "REVOKED");
-			json_array_foreach(json_object_get(out, "keys"), i, k)
+			printf("%-22s %-7s %-16s %-21s %s\n", "ID", "SCOPE", "NAME", "CREATED",
+			       "REVOKED");
+			json_array_foreach (json_object_get(out, "keys"), i, k)
 				printf("%-22s %-7s %-16s %-21s %s\n",
 				       json_string_value(json_object_get(k, "id")),
 				       json_string_value(json_object_get(k, "scope")),
@@ -264,7 +272,8 @@ cmd_key(struct cli *c, int argc, char **argv)
 	}
 	if (strcmp(sub, "revoke") == 0) {
 		if (argc != 3) {
-			fprintf(stderr, "faasctl key revoke: needs the key ID (see 'faasctl key list')\n");
+			fprintf(stderr,
+				"faasctl key revoke: needs the key ID (see 'faasctl key list')\n");
 			return EXIT_USAGE;
 		}
 		(void)str_printf(path, sizeof(path), "/v1/tenants/%s/keys/%s", c->tenant, argv[2]);

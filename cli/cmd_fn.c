@@ -29,7 +29,8 @@ need_fn(const char *cmd, int argc, char **argv, const char **fn)
 		return EXIT_USAGE;
 	}
 	if (!name_valid(argv[1])) {
-		fprintf(stderr, "faasctl %s: '%s' is not a valid function name ([a-z0-9][a-z0-9-]{0,62})\n",
+		fprintf(stderr,
+			"faasctl %s: '%s' is not a valid function name ([a-z0-9][a-z0-9-]{0,62})\n",
 			cmd, argv[1]);
 		return EXIT_USAGE;
 	}
@@ -89,8 +90,8 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 	if (access(path, F_OK) == 0) {
 		m = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 		if (!m) {
-			fprintf(stderr, "faasctl deploy: %s:%d:%d: %s\n", path, jerr.line, jerr.column,
-				jerr.text);
+			fprintf(stderr, "faasctl deploy: %s:%d:%d: %s\n", path, jerr.line,
+				jerr.column, jerr.text);
 			return EXIT_USAGE;
 		}
 		if (!json_is_object(m)) {
@@ -118,7 +119,8 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 				goto out;
 			eq = strchr(v, '=');
 			if (!eq || eq == v || (size_t)(eq - v) >= sizeof(key)) {
-				fprintf(stderr, "faasctl deploy: --env needs KEY=VALUE, got '%s'\n", v);
+				fprintf(stderr, "faasctl deploy: --env needs KEY=VALUE, got '%s'\n",
+					v);
 				goto out;
 			}
 			memcpy(key, v, (size_t)(eq - v));
@@ -133,7 +135,8 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 			if (!(alias = arg_value(argc, argv, &i)))
 				goto out;
 			if (!alias_name_valid(alias)) {
-				fprintf(stderr, "faasctl deploy: --alias '%s' must be a name that is not all digits\n",
+				fprintf(stderr,
+					"faasctl deploy: --alias '%s' must be a name that is not all digits\n",
 					alias);
 				goto out;
 			}
@@ -162,8 +165,9 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 			(void)str_copy(dircopy, sizeof(dircopy), path);
 		base = basename(dircopy);
 		if (!name_valid(base)) {
-			fprintf(stderr, "faasctl deploy: no \"name\" in faas.json and the directory name "
-					"'%s' is not a valid function name: add \"name\" or pass --name\n",
+			fprintf(stderr,
+				"faasctl deploy: no \"name\" in faas.json and the directory name "
+				"'%s' is not a valid function name: add \"name\" or pass --name\n",
 				base);
 			goto out;
 		}
@@ -188,7 +192,8 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 		goto out;
 	http_resp_free(&hr);
 	if (hr.status == 404) {
-		if (http_call(c, "PUT", api, "application/gzip", tar.data, tar.len, NULL, true, &hr) < 0)
+		if (http_call(c, "PUT", api, "application/gzip", tar.data, tar.len, NULL, true,
+			      &hr) < 0)
 			goto out;
 		if (hr.status != 200 && hr.status != 201) {
 			print_http_error(&hr);
@@ -199,7 +204,8 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 		if (!c->json)
 			printf("uploaded code sha256:%.12s (%zu bytes)\n", sha, tar.len);
 	} else if (hr.status != 200) {
-		fprintf(stderr, "faasctl deploy: checking for code on the server failed (HTTP %ld)\n",
+		fprintf(stderr,
+			"faasctl deploy: checking for code on the server failed (HTTP %ld)\n",
 			hr.status);
 		goto out;
 	}
@@ -265,16 +271,18 @@ cmd_list(struct cli *c, int argc, char **argv)
 		print_json(out);
 	else {
 		printf("%-32s %-7s %-10s %s\n", "NAME", "LATEST", "LIVE", "UPDATED");
-		json_array_foreach(json_object_get(out, "functions"), i, f) {
+		json_array_foreach (json_object_get(out, "functions"), i, f) {
 			json_t *live = json_object_get(json_object_get(f, "aliases"), "live");
 			char lv[32] = "-";
 
 			if (live)
 				(void)str_printf(lv, sizeof(lv), "v%lld",
-						 (long long)json_integer_value(json_object_get(live, "version")));
-			printf("%-32s %-7lld %-10s %s\n", json_string_value(json_object_get(f, "name")),
-			       (long long)json_integer_value(json_object_get(f, "latest_version")), lv,
-			       json_string_value(json_object_get(f, "updated_at")));
+						 (long long)json_integer_value(
+							 json_object_get(live, "version")));
+			printf("%-32s %-7lld %-10s %s\n",
+			       json_string_value(json_object_get(f, "name")),
+			       (long long)json_integer_value(json_object_get(f, "latest_version")),
+			       lv, json_string_value(json_object_get(f, "updated_at")));
 		}
 	}
 	json_decref(out);
@@ -304,7 +312,8 @@ cmd_info(struct cli *c, int argc, char **argv)
 	if (c->json)
 		print_json(out);
 	else {
-		json_t *latest = json_object_get(out, "latest"), *cfg = json_object_get(latest, "config");
+		json_t *latest = json_object_get(out, "latest"),
+		       *cfg = json_object_get(latest, "config");
 
 		printf("name:     %s\nurl:      %s%s\nlatest:   %lld\ncreated:  %s\nupdated:  %s\n",
 		       json_string_value(json_object_get(out, "name")), c->url,
@@ -312,7 +321,7 @@ cmd_info(struct cli *c, int argc, char **argv)
 		       (long long)json_integer_value(json_object_get(out, "latest_version")),
 		       json_string_value(json_object_get(out, "created_at")),
 		       json_string_value(json_object_get(out, "updated_at")));
-		json_object_foreach(json_object_get(out, "aliases"), k, a)
+		json_object_foreach (json_object_get(out, "aliases"), k, a)
 			printf("alias:    %s -> %lld\n", k,
 			       (long long)json_integer_value(json_object_get(a, "version")));
 		if (cfg)
@@ -353,11 +362,12 @@ cmd_versions(struct cli *c, int argc, char **argv)
 		print_json(out);
 	else {
 		printf("%-8s %-21s %-9s %s\n", "VERSION", "CREATED", "RUNTIME", "CODE");
-		json_array_foreach(json_object_get(out, "versions"), i, v)
+		json_array_foreach (json_object_get(out, "versions"), i, v)
 			printf("%-8lld %-21s %-9s %.19s\n",
 			       (long long)json_integer_value(json_object_get(v, "number")),
 			       json_string_value(json_object_get(v, "created_at")),
-			       json_string_value(json_object_get(json_object_get(v, "config"), "runtime")),
+			       json_string_value(
+				       json_object_get(json_object_get(v, "config"), "runtime")),
 			       json_string_value(json_object_get(v, "code")));
 	}
 	json_decref(out);
@@ -422,12 +432,14 @@ cmd_invoke(struct cli *c, int argc, char **argv)
 			if (!h)
 				return EXIT_USAGE;
 			if (!strchr(h, ':') || nh >= 64) {
-				fprintf(stderr, "faasctl invoke: --header needs NAME:VALUE, got '%s'\n", h);
+				fprintf(stderr,
+					"faasctl invoke: --header needs NAME:VALUE, got '%s'\n", h);
 				return EXIT_USAGE;
 			}
 			headers[nh++] = h;
 		} else if (!strcmp(argv[i], "--async")) {
-			fprintf(stderr, "faasctl invoke: --async is not supported by this faasd yet\n");
+			fprintf(stderr,
+				"faasctl invoke: --async is not supported by this faasd yet\n");
 			return EXIT_USAGE;
 		} else if (argv[i][0] == '-') {
 			fprintf(stderr, "faasctl invoke: unknown argument '%s'\n", argv[i]);
@@ -469,7 +481,8 @@ cmd_invoke(struct cli *c, int argc, char **argv)
 			size_t n;
 
 			if (!f) {
-				fprintf(stderr, "faasctl invoke: cannot read %s: %s\n", data + 1, strerror(errno));
+				fprintf(stderr, "faasctl invoke: cannot read %s: %s\n", data + 1,
+					strerror(errno));
 				return EXIT_USAGE;
 			}
 			while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
@@ -484,7 +497,8 @@ cmd_invoke(struct cli *c, int argc, char **argv)
 	(void)str_printf(path, sizeof(path), "/fn/%s/%s", c->tenant, target);
 	r = EXIT_SERVER;
 	if (http_call(c, method ? method : (data ? "POST" : "GET"), path, NULL,
-		      data ? (body.data ? body.data : "") : NULL, body.len, headers, false, &hr) < 0)
+		      data ? (body.data ? body.data : "") : NULL, body.len, headers, false,
+		      &hr) < 0)
 		goto out;
 	if (c->json) {
 		json_t *o = json_pack("{s:I, s:s%}", "status", (json_int_t)hr.status, "body",
@@ -498,7 +512,8 @@ cmd_invoke(struct cli *c, int argc, char **argv)
 			*nl = 0;
 			if (colon && colon < nl) {
 				*colon = 0;
-				json_object_set_new(hs, line, json_string(colon + 1 + (colon[1] == ' ')));
+				json_object_set_new(hs, line,
+						    json_string(colon + 1 + (colon[1] == ' ')));
 			}
 			line = nl + 1;
 		}

@@ -73,10 +73,11 @@ config_path(struct cli *c)
 	if (p && *p)
 		(void)str_copy(c->config_path, sizeof(c->config_path), p);
 	else if (xdg && *xdg)
-		(void)str_printf(c->config_path, sizeof(c->config_path), "%s/faasctl/config.json", xdg);
+		(void)str_printf(c->config_path, sizeof(c->config_path), "%s/faasctl/config.json",
+				 xdg);
 	else
-		(void)str_printf(c->config_path, sizeof(c->config_path), "%s/.config/faasctl/config.json",
-				 home ? home : "/root");
+		(void)str_printf(c->config_path, sizeof(c->config_path),
+				 "%s/.config/faasctl/config.json", home ? home : "/root");
 }
 
 static void
@@ -87,7 +88,8 @@ load_config(struct cli *c)
 
 	if (j) {
 		if (json_is_string(json_object_get(j, "url")))
-			(void)str_copy(c->url, sizeof(c->url), json_string_value(json_object_get(j, "url")));
+			(void)str_copy(c->url, sizeof(c->url),
+				       json_string_value(json_object_get(j, "url")));
 		if (json_is_string(json_object_get(j, "token")))
 			(void)str_copy(c->token, sizeof(c->token),
 				       json_string_value(json_object_get(j, "token")));
@@ -178,11 +180,11 @@ static const struct {
 	int (*fn)(struct cli *, int, char **);
 	bool needs_login;
 } commands[] = {
-	{ "login", cmd_login, false },	   { "whoami", cmd_whoami, true },
-	{ "tenant", cmd_tenant, true },	   { "key", cmd_key, true },
-	{ "deploy", cmd_deploy, true },	   { "list", cmd_list, true },
-	{ "info", cmd_info, true },	   { "versions", cmd_versions, true },
-	{ "delete", cmd_delete, true },	   { "invoke", cmd_invoke, true },
+	{ "login", cmd_login, false },  { "whoami", cmd_whoami, true },
+	{ "tenant", cmd_tenant, true }, { "key", cmd_key, true },
+	{ "deploy", cmd_deploy, true }, { "list", cmd_list, true },
+	{ "info", cmd_info, true },     { "versions", cmd_versions, true },
+	{ "delete", cmd_delete, true }, { "invoke", cmd_invoke, true },
 };
 
 int
@@ -202,7 +204,8 @@ main(int argc, char **argv)
 			if (!v)
 				return EXIT_USAGE;
 			if (!name_valid(v)) {
-				fprintf(stderr, "faasctl: --tenant: '%s' is not a valid tenant name\n", v);
+				fprintf(stderr,
+					"faasctl: --tenant: '%s' is not a valid tenant name\n", v);
 				return EXIT_USAGE;
 			}
 			(void)str_copy(tenant_flag, sizeof(tenant_flag), v);
@@ -231,14 +234,16 @@ main(int argc, char **argv)
 		for (int j = i + 1; j < argc; j++)
 			if (strcmp(argv[j], "--json") == 0) {
 				c.json = true;
-				memmove(&argv[j], &argv[j + 1], sizeof(char *) * (size_t)(argc - j));
+				memmove(&argv[j], &argv[j + 1],
+					sizeof(char *) * (size_t)(argc - j));
 				argc--;
 				j--;
 			}
 		if (commands[k].needs_login && !(i + 1 < argc && arg_is_help(argv[i + 1])) &&
 		    (!*c.url || !*c.token)) {
-			fprintf(stderr, "faasctl: not logged in: run 'faasctl login --url URL --token-file FILE' "
-					"or set FAASCTL_URL and FAASCTL_TOKEN\n");
+			fprintf(stderr,
+				"faasctl: not logged in: run 'faasctl login --url URL --token-file FILE' "
+				"or set FAASCTL_URL and FAASCTL_TOKEN\n");
 			return EXIT_USAGE;
 		}
 		r = commands[k].fn(&c, argc - i, argv + i);

@@ -48,8 +48,7 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 }
 
 static int
-on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-	    curl_off_t ulnow)
+on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	(void)ud;
 	(void)dltotal;
@@ -61,9 +60,8 @@ on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 }
 
 int
-http_call(struct cli *c, const char *method, const char *path, const char *ctype,
-	  const void *body, size_t len, const char *const *extra_headers, bool progress,
-	  struct http_resp *out)
+http_call(struct cli *c, const char *method, const char *path, const char *ctype, const void *body,
+	  size_t len, const char *const *extra_headers, bool progress, struct http_resp *out)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;

@@ -46,7 +46,7 @@ ignored(json_t *ignore, const char *rel)
 	size_t i;
 	json_t *p;
 
-	json_array_foreach(ignore, i, p) {
+	json_array_foreach (ignore, i, p) {
 		const char *pat = json_string_value(p);
 		const char *c = rel;
 
@@ -141,7 +141,8 @@ add_tree(struct packer *p, const char *root, const char *rel)
 		struct archive_entry *e;
 		struct stat st;
 
-		if (str_printf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0 ||
+		if (str_printf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "", names[i]) <
+			    0 ||
 		    str_printf(full, sizeof(full), "%s/%s", root, child) < 0) {
 			(void)str_printf(p->diag, p->n, "path too long under %s", root);
 			r = -ENAMETOOLONG;
@@ -151,7 +152,8 @@ add_tree(struct packer *p, const char *root, const char *rel)
 			continue;
 		if (lstat(full, &st) < 0) {
 			r = -errno;
-			(void)str_printf(p->diag, p->n, "cannot stat %s: %s", full, strerror(errno));
+			(void)str_printf(p->diag, p->n, "cannot stat %s: %s", full,
+					 strerror(errno));
 			break;
 		}
 		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
@@ -182,8 +184,8 @@ add_tree(struct packer *p, const char *root, const char *rel)
 		}
 		if (archive_write_header(p->a, e) != ARCHIVE_OK) {
 			(void)str_printf(p->diag, p->n, "cannot pack %s: %s", child,
-					 p->err == -EFBIG ? "archive too large" :
-							    archive_error_string(p->a));
+					 p->err == -EFBIG ? "archive too large"
+							  : archive_error_string(p->a));
 			r = p->err ? p->err : -EIO;
 		} else if (S_ISREG(st.st_mode)) {
 			int fd = open(full, O_RDONLY | O_CLOEXEC);
@@ -198,8 +200,9 @@ add_tree(struct packer *p, const char *root, const char *rel)
 			while (r == 0 && (got = read(fd, chunk, sizeof(chunk))) > 0)
 				if (archive_write_data(p->a, chunk, (size_t)got) != got) {
 					(void)str_printf(p->diag, p->n, "cannot pack %s: %s", child,
-							 p->err == -EFBIG ? "archive too large" :
-									    archive_error_string(p->a));
+							 p->err == -EFBIG
+								 ? "archive too large"
+								 : archive_error_string(p->a));
 					r = p->err ? p->err : -EIO;
 				}
 			if (fd >= 0)
@@ -216,8 +219,7 @@ add_tree(struct packer *p, const char *root, const char *rel)
 }
 
 int
-pack_dir(const char *dir, json_t *ignore, uint64_t max_bytes, struct buf *out, char *diag,
-	 size_t n)
+pack_dir(const char *dir, json_t *ignore, uint64_t max_bytes, struct buf *out, char *diag, size_t n)
 {
 	struct packer p = { .out = out, .ignore = ignore, .max = max_bytes, .diag = diag, .n = n };
 	int r;

@@ -41,7 +41,10 @@ struct u64_key {
 	uint64_t min, max;
 };
 
-#define U64K(name, lo, hi) { #name, offsetof(struct faasd_config, name), lo, hi }
+#define U64K(name, lo, hi)                                         \
+	{                                                          \
+#name, offsetof(struct faasd_config, name), lo, hi \
+	}
 static const struct u64_key u64_keys[] = {
 	U64K(uid_base, 1000, 4000000000u),
 	U64K(uid_count, 1, 1000000),
@@ -55,8 +58,7 @@ static const struct u64_key u64_keys[] = {
 };
 
 int
-config_set(struct faasd_config *c, const char *key, const char *value,
-	   char *diag, size_t n)
+config_set(struct faasd_config *c, const char *key, const char *value, char *diag, size_t n)
 {
 	uint64_t v;
 
@@ -66,10 +68,9 @@ config_set(struct faasd_config *c, const char *key, const char *value,
 		if (strcmp(key, k->key) != 0)
 			continue;
 		if (parse_u64(value, k->min, k->max, &v) < 0) {
-			(void)str_printf(diag, n,
-					 "%s: '%.64s' is not a whole number between %llu and %llu",
-					 key, value, (unsigned long long)k->min,
-					 (unsigned long long)k->max);
+			(void)str_printf(
+				diag, n, "%s: '%.64s' is not a whole number between %llu and %llu",
+				key, value, (unsigned long long)k->min, (unsigned long long)k->max);
 			return -EINVAL;
 		}
 		memcpy((char *)c + k->off, &v, sizeof(v));
@@ -78,19 +79,17 @@ config_set(struct faasd_config *c, const char *key, const char *value,
 	if (strcmp(key, "listen") == 0) {
 		const char *colon = strrchr(value, ':');
 
-		if (!colon || colon == value ||
-		    parse_u64(colon + 1, 0, 65535, &v) < 0 ||
+		if (!colon || colon == value || parse_u64(colon + 1, 0, 65535, &v) < 0 ||
 		    str_copy(c->listen, sizeof(c->listen), value) < 0) {
-			(void)str_printf(diag, n,
-					 "listen: '%.64s' is not ADDRESS:PORT (e.g. 127.0.0.1:8080)",
-					 value);
+			(void)str_printf(
+				diag, n,
+				"listen: '%.64s' is not ADDRESS:PORT (e.g. 127.0.0.1:8080)", value);
 			return -EINVAL;
 		}
 		return 0;
 	}
 	if (strcmp(key, "state_dir") == 0) {
-		if (value[0] != '/' ||
-		    str_copy(c->state_dir, sizeof(c->state_dir), value) < 0) {
+		if (value[0] != '/' || str_copy(c->state_dir, sizeof(c->state_dir), value) < 0) {
 			(void)str_printf(diag, n, "state_dir: must be an absolute path");
 			return -EINVAL;
 		}
@@ -117,9 +116,10 @@ config_set(struct faasd_config *c, const char *key, const char *value,
 		int l = log_level_parse(value);
 
 		if (l < 0) {
-			(void)str_printf(diag, n,
-					 "log_level: '%.64s' is not one of debug, info, notice, warning, err",
-					 value);
+			(void)str_printf(
+				diag, n,
+				"log_level: '%.64s' is not one of debug, info, notice, warning, err",
+				value);
 			return -EINVAL;
 		}
 		c->log_level = l;
@@ -137,8 +137,7 @@ trim(char *s)
 	while (*s == ' ' || *s == '\t')
 		s++;
 	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
-			 e[-1] == '\r'))
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
 		*--e = 0;
 	return s;
 }
@@ -170,8 +169,7 @@ config_load(struct faasd_config *c, const char *path, char *diag, size_t n)
 			continue;
 		eq = strchr(key, '=');
 		if (!eq) {
-			(void)str_printf(diag, n, "%s:%u: expected 'key = value'",
-					 path, lineno);
+			(void)str_printf(diag, n, "%s:%u: expected 'key = value'", path, lineno);
 			return -EINVAL;
 		}
 		*eq = 0;

@@ -13,10 +13,10 @@
 struct faasd_config {
 	char listen[128];
 	char state_dir[PATH_MAX];
-	char user[64];	     /* account the gateway runs as */
+	char user[64]; /* account the gateway runs as */
 	unsigned workers;
-	uint64_t uid_base;   /* first host uid handed to tenants */
-	uint64_t uid_count;  /* how many tenant uids there are */
+	uint64_t uid_base;  /* first host uid handed to tenants */
+	uint64_t uid_count; /* how many tenant uids there are */
 	uint64_t max_body_bytes;
 	uint64_t max_code_bytes;
 	uint64_t max_unpacked_bytes;
@@ -38,7 +38,6 @@ void config_defaults(struct faasd_config *c);
 int config_load(struct faasd_config *c, const char *path, char *diag, size_t n);
 
 /* config_set - apply one key/value (file line or flag).  0 or -EINVAL + diag. */
-int config_set(struct faasd_config *c, const char *key, const char *value,
-	       char *diag, size_t n);
+int config_set(struct faasd_config *c, const char *key, const char *value, char *diag, size_t n);
 
 #endif

@@ -101,8 +101,7 @@ dotted_handler_ok(const char *s)
 		return false;
 	for (const char *p = s; *p; p++)
 		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
-		      *p == '/' || *p == '-'))
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '/' || *p == '-'))
 			return false;
 	return rel_path_ok(s);
 }
@@ -110,8 +109,7 @@ dotted_handler_ok(const char *s)
 static bool
 schedule_ok(const char *s)
 {
-	static const char *const units[] = { "minute", "minutes", "hour",
-					     "hours",  "day",	  "days" };
+	static const char *const units[] = { "minute", "minutes", "hour", "hours", "day", "days" };
 	size_t len = strlen(s);
 
 	if (str_startswith(s, "rate(") && len > 6 && s[len - 1] == ')') {
@@ -160,21 +158,19 @@ fail(char *diag, size_t n, const char *fmt, const char *a, const char *b)
 }
 
 int
-fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out,
-		  char *diag, size_t n)
+fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out, char *diag, size_t n)
 {
 	json_t *cfg = NULL, *v;
 	const char *key, *runtime = NULL, *handler = NULL;
 	int rt;
 
 	if (!json_is_object(in))
-		return fail(diag, n, "config must be a JSON object, got %s%s",
-			    json_kind(in), "");
+		return fail(diag, n, "config must be a JSON object, got %s%s", json_kind(in), "");
 	cfg = json_object();
 	if (!cfg)
 		return -ENOMEM;
 
-	json_object_foreach(in, key, v) {
+	json_object_foreach (in, key, v) {
 		bool known = false;
 
 		for (size_t i = 0; i < ARRAY_SIZE(int_rules); i++) {
@@ -184,16 +180,13 @@ fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out,
 				continue;
 			known = true;
 			if (!json_is_integer(v)) {
-				fail(diag, n, "%s: must be an integer, got %s", key,
-				     json_kind(v));
+				fail(diag, n, "%s: must be an integer, got %s", key, json_kind(v));
 				goto bad;
 			}
-			if (json_integer_value(v) < r->min ||
-			    json_integer_value(v) > r->max) {
+			if (json_integer_value(v) < r->min || json_integer_value(v) > r->max) {
 				(void)str_printf(diag, n,
-						 "%s: must be between %lld and %lld, got %lld",
-						 key, (long long)r->min,
-						 (long long)r->max,
+						 "%s: must be between %lld and %lld, got %lld", key,
+						 (long long)r->min, (long long)r->max,
 						 (long long)json_integer_value(v));
 				goto bad;
 			}
@@ -203,16 +196,14 @@ fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out,
 			continue;
 		if (strcmp(key, "name") == 0) {
 			if (!json_is_string(v)) {
-				fail(diag, n, "%s: must be a string, got %s", key,
-				     json_kind(v));
+				fail(diag, n, "%s: must be a string, got %s", key, json_kind(v));
 				goto bad;
 			}
 			if (!name_check("function", json_string_value(v), diag, n))
 				goto bad;
 		} else if (strcmp(key, "runtime") == 0) {
 			if (!json_is_string(v)) {
-				fail(diag, n, "%s: must be a string, got %s", key,
-				     json_kind(v));
+				fail(diag, n, "%s: must be a string, got %s", key, json_kind(v));
 				goto bad;
 			}
 			runtime = json_string_value(v);
@@ -225,14 +216,12 @@ fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out,
 			json_object_set(cfg, key, v);
 		} else if (strcmp(key, "handler") == 0) {
 			if (!json_is_string(v)) {
-				fail(diag, n, "%s: must be a string, got %s", key,
-				     json_kind(v));
+				fail(diag, n, "%s: must be a string, got %s", key, json_kind(v));
 				goto bad;
 			}
 			handler = json_string_value(v);
 			if (strlen(handler) > 256) {
-				fail(diag, n, "handler: longer than 256 characters%s%s",
-				     "", "");
+				fail(diag, n, "handler: longer than 256 characters%s%s", "", "");
 				goto bad;
 			}
 			json_object_set(cfg, key, v);
@@ -242,11 +231,11 @@ fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out,
 			size_t total = 0;
 
 			if (!json_is_object(v)) {
-				fail(diag, n, "%s: must be an object of strings, got %s",
-				     key, json_kind(v));
+				fail(diag, n, "%s: must be an object of strings, got %s", key,
+				     json_kind(v));
 				goto bad;
 			}
-			json_object_foreach(v, ek, ev) {
+			json_object_foreach (v, ek, ev) {
 				if (!env_name_ok(ek)) {
 					fail(diag, n,
 					     "env: '%.64s' is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)%s",
@@ -255,17 +244,17 @@ fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out,
 				}
 				if (str_startswith(ek, "FAAS_")) {
 					fail(diag, n,
-					     "env: '%.64s' uses the reserved prefix FAAS_%s",
-					     ek, "");
+					     "env: '%.64s' uses the reserved prefix FAAS_%s", ek,
+					     "");
 					goto bad;
 				}
 				if (!json_is_string(ev)) {
-					fail(diag, n, "env: value of '%.64s' must be a string, got %s",
-					     ek, json_kind(ev));
+					fail(diag, n,
+					     "env: value of '%.64s' must be a string, got %s", ek,
+					     json_kind(ev));
 					goto bad;
 				}
-				if (memchr(json_string_value(ev), 0,
-					   json_string_length(ev))) {
+				if (memchr(json_string_value(ev), 0, json_string_length(ev))) {
 					fail(diag, n, "env: value of '%.64s' contains a NUL byte%s",
 					     ek, "");
 					goto bad;
@@ -286,18 +275,18 @@ fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out,
 			bool secrets = key[0] == 's';
 
 			if (!json_is_array(v)) {
-				fail(diag, n, "%s: must be an array of strings, got %s",
-				     key, json_kind(v));
+				fail(diag, n, "%s: must be an array of strings, got %s", key,
+				     json_kind(v));
 				goto bad;
 			}
 			if (json_array_size(v) > 256) {
 				fail(diag, n, "%s: at most 256 entries%s", key, "");
 				goto bad;
 			}
-			json_array_foreach(v, i, e) {
+			json_array_foreach (v, i, e) {
 				if (!json_is_string(e)) {
-					fail(diag, n, "%s: entries must be strings, got %s",
-					     key, json_kind(e));
+					fail(diag, n, "%s: entries must be strings, got %s", key,
+					     json_kind(e));
 					goto bad;
 				}
 				if (secrets && !name_valid(json_string_value(e))) {
@@ -317,9 +306,8 @@ fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out,
 			}
 			json_object_set(cfg, key, v);
 		} else if (strcmp(key, "network") == 0) {
-			if (!json_is_string(v) ||
-			    (strcmp(json_string_value(v), "none") != 0 &&
-			     strcmp(json_string_value(v), "host") != 0)) {
+			if (!json_is_string(v) || (strcmp(json_string_value(v), "none") != 0 &&
+						   strcmp(json_string_value(v), "host") != 0)) {
 				fail(diag, n, "%s: must be \"none\" or \"host\"%s", key, "");
 				goto bad;
 			}
@@ -336,43 +324,42 @@ fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out,
 			const char *c = json_is_string(v) ? json_string_value(v) : "";
 			uint8_t digest[32];
 
-			if (!str_startswith(c, "sha256:") ||
-			    strlen(c) != 7 + 64 || hex_decode(c + 7, digest, 32) < 0) {
+			if (!str_startswith(c, "sha256:") || strlen(c) != 7 + 64 ||
+			    hex_decode(c + 7, digest, 32) < 0) {
 				fail(diag, n,
-				     "code: must be \"sha256:\" followed by 64 hex digits%s%s",
-				     "", "");
+				     "code: must be \"sha256:\" followed by 64 hex digits%s%s", "",
+				     "");
 				goto bad;
 			}
 		} else {
 			fail(diag, n, "unknown key '%.64s'%s", key,
-			     strcmp(key, "ignore") == 0 ?
-				     " (ignore belongs in faas.json, not in the API)" :
-				     "");
+			     strcmp(key, "ignore") == 0
+				     ? " (ignore belongs in faas.json, not in the API)"
+				     : "");
 			goto bad;
 		}
 	}
 
 	if (!runtime) {
-		fail(diag, n, "runtime: required (one of exec, http, python3, node)%s%s",
-		     "", "");
+		fail(diag, n, "runtime: required (one of exec, http, python3, node)%s%s", "", "");
 		goto bad;
 	}
 	if (!handler) {
 		fail(diag, n, "handler: required%s%s",
 		     fnconfig_runtime(runtime) == RUNTIME_EXEC ||
-				     fnconfig_runtime(runtime) == RUNTIME_HTTP ?
-			     " (path of the executable inside the code, e.g. \"handler.sh\")" :
-			     " (\"module.function\", e.g. \"app.handler\")",
+				     fnconfig_runtime(runtime) == RUNTIME_HTTP
+			     ? " (path of the executable inside the code, e.g. \"handler.sh\")"
+			     : " (\"module.function\", e.g. \"app.handler\")",
 		     "");
 		goto bad;
 	}
 	rt = fnconfig_runtime(runtime);
-	if ((rt == RUNTIME_EXEC || rt == RUNTIME_HTTP) ? !rel_path_ok(handler) :
-							 !dotted_handler_ok(handler)) {
+	if ((rt == RUNTIME_EXEC || rt == RUNTIME_HTTP) ? !rel_path_ok(handler)
+						       : !dotted_handler_ok(handler)) {
 		fail(diag, n,
-		     rt == RUNTIME_EXEC || rt == RUNTIME_HTTP ?
-			     "handler: '%.64s' must be a relative path inside the code without '..'%s" :
-			     "handler: '%.64s' must look like module.function%s",
+		     rt == RUNTIME_EXEC || rt == RUNTIME_HTTP
+			     ? "handler: '%.64s' must be a relative path inside the code without '..'%s"
+			     : "handler: '%.64s' must look like module.function%s",
 		     handler, "");
 		goto bad;
 	}
@@ -384,8 +371,7 @@ fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out,
 	/* Defaults. */
 	for (size_t i = 0; i < ARRAY_SIZE(int_rules); i++)
 		if (!json_object_get(cfg, int_rules[i].key))
-			json_object_set_new(cfg, int_rules[i].key,
-					    json_integer(int_rules[i].def));
+			json_object_set_new(cfg, int_rules[i].key, json_integer(int_rules[i].def));
 	if (json_integer_value(json_object_get(cfg, "min_instances")) >
 	    json_integer_value(json_object_get(cfg, "max_instances"))) {
 		fail(diag, n, "min_instances: must not exceed max_instances%s%s", "", "");

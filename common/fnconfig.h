@@ -14,11 +14,11 @@
 #include <stddef.h>
 
 #define FNCONFIG_ENV_MAX_BYTES 4096
-#define FNCONFIG_DIAG 256
+#define FNCONFIG_DIAG          256
 
 enum fnconfig_mode {
 	FNCONFIG_MANIFEST, /* faas.json: "name" and "ignore" allowed, no "code" */
-	FNCONFIG_API,	   /* PUT body: "name" and "code" allowed, no "ignore" */
+	FNCONFIG_API,      /* PUT body: "name" and "code" allowed, no "ignore" */
 };
 
 /*
@@ -26,8 +26,7 @@ enum fnconfig_mode {
  * new reference to the canonical config in *out (defaults filled; without
  * name, code and ignore).  On failure returns -EINVAL and fills diag.
  */
-int fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out,
-		      char *diag, size_t n);
+int fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out, char *diag, size_t n);
 
 /* Map a runtime name to enum msg_runtime; 0 when unknown. */
 int fnconfig_runtime(const char *name);

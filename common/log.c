@@ -35,11 +35,8 @@ log_level_parse(const char *s)
 		const char *name;
 		int level;
 	} levels[] = {
-		{ "debug", LOG_DEBUG },
-		{ "info", LOG_INFO },
-		{ "notice", LOG_NOTICE },
-		{ "warning", LOG_WARNING },
-		{ "err", LOG_ERR },
+		{ "debug", LOG_DEBUG },     { "info", LOG_INFO }, { "notice", LOG_NOTICE },
+		{ "warning", LOG_WARNING }, { "err", LOG_ERR },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(levels); i++)

@@ -19,7 +19,7 @@
 
 #include "util.h"
 
-#define HDR_SIZE 12
+#define HDR_SIZE  12
 #define FIELD_HDR 6
 
 void
@@ -146,8 +146,7 @@ msg_in_free(struct msg_in *in)
 }
 
 int
-msg_parse_header(const uint8_t *buf, size_t n, uint16_t *type,
-		 const uint8_t **payload, size_t *len)
+msg_parse_header(const uint8_t *buf, size_t n, uint16_t *type, const uint8_t **payload, size_t *len)
 {
 	uint32_t magic, plen;
 	uint16_t version, t;
@@ -245,8 +244,7 @@ struct field {
 
 /* Walk the fields of in; calls cb for each.  -EBADMSG on any framing error. */
 static int
-fields_walk(const struct msg_in *in, int (*cb)(const struct field *, void *),
-	    void *ud)
+fields_walk(const struct msg_in *in, int (*cb)(const struct field *, void *), void *ud)
 {
 	size_t off = 0;
 
@@ -357,10 +355,10 @@ msg_invoke_decode(const struct msg_in *in, struct msg_invoke *out)
 {
 	struct invoke_ctx c = { .o = out };
 	static const uint16_t required[] = {
-		MSG_T_ID, MSG_T_INVOCATION_ID, MSG_T_TENANT, MSG_T_FUNCTION,
-		MSG_T_VERSION, MSG_T_UID, MSG_T_CODE_DIR, MSG_T_RUNTIME,
-		MSG_T_HANDLER, MSG_T_TIMEOUT_MS, MSG_T_MEMORY_MB,
-		MSG_T_MAX_OUTPUT, MSG_T_HAS_BODY,
+		MSG_T_ID,       MSG_T_INVOCATION_ID, MSG_T_TENANT,    MSG_T_FUNCTION,
+		MSG_T_VERSION,  MSG_T_UID,           MSG_T_CODE_DIR,  MSG_T_RUNTIME,
+		MSG_T_HANDLER,  MSG_T_TIMEOUT_MS,    MSG_T_MEMORY_MB, MSG_T_MAX_OUTPUT,
+		MSG_T_HAS_BODY,
 	};
 
 	memset(out, 0, sizeof(*out));

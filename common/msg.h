@@ -21,17 +21,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MSG_MAGIC 0x66616173u /* "faas" */
-#define MSG_VERSION 1
+#define MSG_MAGIC    0x66616173u /* "faas" */
+#define MSG_VERSION  1
 #define MSG_MAX_SIZE (128u * 1024u)
-#define MSG_MAX_FDS 4
-#define MSG_MAX_ENV 512
+#define MSG_MAX_FDS  4
+#define MSG_MAX_ENV  512
 
 enum msg_type {
-	MSG_READY = 1,	   /* gateway -> parent: HTTP server is serving */
+	MSG_READY = 1,     /* gateway -> parent: HTTP server is serving */
 	MSG_WORKER_SOCKET, /* parent -> gateway: new data socket for worker N */
-	MSG_CONFIG,	   /* parent -> gateway/worker: reloaded settings */
-	MSG_INVOKE,	   /* gateway -> worker: run one invocation */
+	MSG_CONFIG,        /* parent -> gateway/worker: reloaded settings */
+	MSG_INVOKE,        /* gateway -> worker: run one invocation */
 	MSG_INVOKE_DONE,   /* worker -> gateway: result of an invocation */
 	MSG_TYPE_MAX,
 };
@@ -107,8 +107,8 @@ void msg_in_free(struct msg_in *in);
  * msg_parse_header - check a raw datagram (header + payload) and fill
  * *type, *payload, *len.  Exposed for the fuzz target.  0 or -EBADMSG.
  */
-int msg_parse_header(const uint8_t *buf, size_t n, uint16_t *type,
-		     const uint8_t **payload, size_t *len);
+int msg_parse_header(const uint8_t *buf, size_t n, uint16_t *type, const uint8_t **payload,
+		     size_t *len);
 
 /* ---- typed messages ---- */
 
@@ -131,7 +131,7 @@ struct msg_invoke {
 	const char *handler;
 	uint64_t timeout_ms;
 	uint64_t memory_mb;
-	uint64_t max_output; /* cap on stdout bytes */
+	uint64_t max_output;              /* cap on stdout bytes */
 	const char *env[MSG_MAX_ENV + 1]; /* NULL-terminated "K=V" */
 	unsigned nenv;
 	int body_fd; /* -1 when there is no body; owned by the msg_in */

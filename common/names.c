@@ -21,8 +21,7 @@ name_valid(const char *s)
 	for (const char *p = s; *p; p++, n++) {
 		if (n >= NAME_MAX_LEN)
 			return false;
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		      *p == '-'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
 			return false;
 	}
 	return true;
@@ -50,13 +49,13 @@ name_check(const char *what, const char *s, char *diag, size_t n)
 	if (len == 0)
 		(void)str_printf(diag, n, "%s name is empty", what);
 	else if (len > NAME_MAX_LEN)
-		(void)str_printf(diag, n,
-				 "%s name is %zu characters long; at most %d are allowed",
+		(void)str_printf(diag, n, "%s name is %zu characters long; at most %d are allowed",
 				 what, len, NAME_MAX_LEN);
 	else
-		(void)str_printf(diag, n,
-				 "%s name must match [a-z0-9][a-z0-9-]{0,62} "
-				 "(lowercase letters, digits and '-', starting with a letter or digit)",
-				 what);
+		(void)str_printf(
+			diag, n,
+			"%s name must match [a-z0-9][a-z0-9-]{0,62} "
+			"(lowercase letters, digits and '-', starting with a letter or digit)",
+			what);
 	return false;
 }

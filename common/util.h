@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define MAX(a, b)     ((a) > (b) ? (a) : (b))
 
 static inline void
 freep(void *p)
@@ -41,21 +41,21 @@ fclosep(FILE **f)
 		fclose(*f);
 }
 
-#define _cleanup_free_ __attribute__((cleanup(freep)))
-#define _cleanup_close_ __attribute__((cleanup(closep)))
+#define _cleanup_free_   __attribute__((cleanup(freep)))
+#define _cleanup_close_  __attribute__((cleanup(closep)))
 #define _cleanup_fclose_ __attribute__((cleanup(fclosep)))
 
-#define TAKE_PTR(p)                                                         \
-	({                                                                  \
-		__typeof__(p) _tp = (p);                                    \
-		(p) = NULL;                                                 \
-		_tp;                                                        \
+#define TAKE_PTR(p)                      \
+	({                               \
+		__typeof__(p) _tp = (p); \
+		(p) = NULL;              \
+		_tp;                     \
 	})
-#define TAKE_FD(fd)                                                         \
-	({                                                                  \
-		int _tf = (fd);                                             \
-		(fd) = -1;                                                  \
-		_tf;                                                        \
+#define TAKE_FD(fd)             \
+	({                      \
+		int _tf = (fd); \
+		(fd) = -1;      \
+		_tf;            \
 	})
 
 /*
@@ -68,8 +68,7 @@ int str_copy(char *dst, size_t n, const char *src);
  * str_printf - snprintf that reports truncation: returns the length written,
  * or -ENAMETOOLONG when the output did not fit in n bytes.
  */
-int str_printf(char *dst, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int str_printf(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Returns true when s starts with prefix. */
 bool str_startswith(const char *s, const char *prefix);

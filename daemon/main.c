@@ -39,16 +39,16 @@
 #include "util.h"
 #include "worker/worker.h"
 
-#define FAASD_VERSION "0.1.0"
-#define MAX_WORKERS 64
+#define FAASD_VERSION  "0.1.0"
+#define MAX_WORKERS    64
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
-#define STABLE_US (10ull * 1000000)
+#define STABLE_US      (10ull * 1000000)
 
 struct child {
 	pid_t pid;
-	int ctl_fd;	    /* parent's end of the control socket */
-	unsigned failures;  /* consecutive quick deaths */
+	int ctl_fd;        /* parent's end of the control socket */
+	unsigned failures; /* consecutive quick deaths */
 	uint64_t started_us;
 	uint64_t restart_at_us; /* 0: not waiting to restart */
 };
@@ -289,7 +289,8 @@ prepare_state(struct parent *p)
 		static const char *const files[] = { "faasd.db", "faasd.db-wal", "faasd.db-shm" };
 
 		for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-			(void)str_printf(path, sizeof(path), "%s/db/%s", p->cfg.state_dir, files[i]);
+			(void)str_printf(path, sizeof(path), "%s/db/%s", p->cfg.state_dir,
+					 files[i]);
 			if (chown(path, p->uid, p->gid) < 0 && errno != ENOENT) {
 				log_err("chown %s: %s", path, strerror(errno));
 				return -errno;
@@ -633,7 +634,9 @@ run(struct parent *p)
 		for (unsigned i = 0; i < p->cfg.workers; i++)
 			if (p->workers[i].restart_at_us)
 				next = MIN(next, p->workers[i].restart_at_us);
-		timeout = next == UINT64_MAX ? -1 : next <= now ? 0 : (int)((next - now) / 1000 + 1);
+		timeout = next == UINT64_MAX ? -1
+			  : next <= now      ? 0
+					     : (int)((next - now) / 1000 + 1);
 		n = epoll_wait(epfd, evs, ARRAY_SIZE(evs), timeout);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 == 1) {
@@ -671,7 +674,8 @@ run(struct parent *p)
 					(void)str_printf(who, sizeof(who), "worker %u", w);
 					child_gone(&p->workers[w], who, status);
 					if (WIFEXITED(status) &&
-					    WEXITSTATUS(status) == WORKER_EXIT_BAD_PEER && p->gw.pid > 0) {
+					    WEXITSTATUS(status) == WORKER_EXIT_BAD_PEER &&
+					    p->gw.pid > 0) {
 						log_err("worker %u reported a malformed message: restarting the gateway",
 							w);
 						kill(p->gw.pid, SIGKILL);
@@ -699,8 +703,8 @@ run(struct parent *p)
 		for (unsigned w = 0; w < p->cfg.workers; w++) {
 			int gw_end;
 
-			if (p->gw.pid == 0 || p->workers[w].pid != 0 || !p->workers[w].restart_at_us ||
-			    p->workers[w].restart_at_us > now)
+			if (p->gw.pid == 0 || p->workers[w].pid != 0 ||
+			    !p->workers[w].restart_at_us || p->workers[w].restart_at_us > now)
 				continue;
 			if (start_worker(p, w, &gw_end) < 0) {
 				p->workers[w].restart_at_us = now + backoff_us(&p->workers[w]);
@@ -802,8 +806,9 @@ main(int argc, char **argv)
 	if (p->cfg.workers > MAX_WORKERS)
 		p->cfg.workers = MAX_WORKERS;
 	if (geteuid() != 0) {
-		fprintf(stderr, "faasd: must run as root (it starts handlers as per-tenant uids and "
-				"drops its own gateway to user '%s')\n",
+		fprintf(stderr,
+			"faasd: must run as root (it starts handlers as per-tenant uids and "
+			"drops its own gateway to user '%s')\n",
 			p->cfg.user);
 		return 1;
 	}

@@ -22,19 +22,45 @@ static int
 seccomp_gateway(void)
 {
 	static const int denied[] = {
-		SCMP_SYS(execve),	   SCMP_SYS(execveat),	      SCMP_SYS(ptrace),
-		SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(mount),
-		SCMP_SYS(umount2),	   SCMP_SYS(pivot_root),      SCMP_SYS(chroot),
-		SCMP_SYS(unshare),	   SCMP_SYS(setns),	      SCMP_SYS(kexec_load),
-		SCMP_SYS(kexec_file_load), SCMP_SYS(init_module),     SCMP_SYS(finit_module),
-		SCMP_SYS(delete_module),   SCMP_SYS(bpf),	      SCMP_SYS(perf_event_open),
-		SCMP_SYS(keyctl),	   SCMP_SYS(add_key),	      SCMP_SYS(request_key),
-		SCMP_SYS(reboot),	   SCMP_SYS(swapon),	      SCMP_SYS(swapoff),
-		SCMP_SYS(settimeofday),	   SCMP_SYS(clock_settime),   SCMP_SYS(clock_adjtime),
-		SCMP_SYS(adjtimex),	   SCMP_SYS(personality),     SCMP_SYS(userfaultfd),
-		SCMP_SYS(io_uring_setup),  SCMP_SYS(io_uring_enter),  SCMP_SYS(io_uring_register),
-		SCMP_SYS(open_by_handle_at), SCMP_SYS(name_to_handle_at), SCMP_SYS(acct),
-		SCMP_SYS(fsopen),	   SCMP_SYS(fsmount),	      SCMP_SYS(move_mount),
+		SCMP_SYS(execve),
+		SCMP_SYS(execveat),
+		SCMP_SYS(ptrace),
+		SCMP_SYS(process_vm_readv),
+		SCMP_SYS(process_vm_writev),
+		SCMP_SYS(mount),
+		SCMP_SYS(umount2),
+		SCMP_SYS(pivot_root),
+		SCMP_SYS(chroot),
+		SCMP_SYS(unshare),
+		SCMP_SYS(setns),
+		SCMP_SYS(kexec_load),
+		SCMP_SYS(kexec_file_load),
+		SCMP_SYS(init_module),
+		SCMP_SYS(finit_module),
+		SCMP_SYS(delete_module),
+		SCMP_SYS(bpf),
+		SCMP_SYS(perf_event_open),
+		SCMP_SYS(keyctl),
+		SCMP_SYS(add_key),
+		SCMP_SYS(request_key),
+		SCMP_SYS(reboot),
+		SCMP_SYS(swapon),
+		SCMP_SYS(swapoff),
+		SCMP_SYS(settimeofday),
+		SCMP_SYS(clock_settime),
+		SCMP_SYS(clock_adjtime),
+		SCMP_SYS(adjtimex),
+		SCMP_SYS(personality),
+		SCMP_SYS(userfaultfd),
+		SCMP_SYS(io_uring_setup),
+		SCMP_SYS(io_uring_enter),
+		SCMP_SYS(io_uring_register),
+		SCMP_SYS(open_by_handle_at),
+		SCMP_SYS(name_to_handle_at),
+		SCMP_SYS(acct),
+		SCMP_SYS(fsopen),
+		SCMP_SYS(fsmount),
+		SCMP_SYS(move_mount),
 		SCMP_SYS(open_tree),
 	};
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -64,8 +90,7 @@ privdrop_gateway(uid_t uid, gid_t gid)
 	for (int c = 0; c <= CAP_LAST_CAP; c++)
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			return -errno;
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0)
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		return -errno;
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -errno;

@@ -11,7 +11,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cgi_resp c;
 	char diag[160];
 
-	if (cgi_parse((const char *)data, size, &c, diag, sizeof(diag)) == 0 && c.body_offset > size)
+	if (cgi_parse((const char *)data, size, &c, diag, sizeof(diag)) == 0 &&
+	    c.body_offset > size)
 		__builtin_trap();
 	return 0;
 }

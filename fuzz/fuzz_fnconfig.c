@@ -8,7 +8,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	json_t *in = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL), *out = NULL;
+	json_t *in = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL),
+	       *out = NULL;
 	char diag[FNCONFIG_DIAG];
 
 	if (!in)

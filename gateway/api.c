@@ -19,26 +19,27 @@
 #include "util.h"
 
 int
-api_authorize(struct req *q, const char *tenant, enum scope need,
-	      enum MHD_Result *ret)
+api_authorize(struct req *q, const char *tenant, enum scope need, enum MHD_Result *ret)
 {
 	const struct principal *p = &q->who;
 
 	if (p->scope == SCOPE_NONE) {
-		*ret = q->token_bad ?
-			       gw_error(q, 401, "unauthorized",
-					"unknown or revoked token; check FAASCTL_TOKEN or run 'faasctl login'") :
-			       gw_error(q, 401, "unauthorized",
-					"missing token: send 'Authorization: Bearer <token>'");
+		*ret = q->token_bad
+			       ? gw_error(
+					 q, 401, "unauthorized",
+					 "unknown or revoked token; check FAASCTL_TOKEN or run 'faasctl login'")
+			       : gw_error(q, 401, "unauthorized",
+					  "missing token: send 'Authorization: Bearer <token>'");
 		return -1;
 	}
 	if (p->scope == SCOPE_ADMIN)
 		return 0;
 	if (!tenant || strcmp(tenant, p->tenant) != 0) {
-		*ret = gw_error(q, 403, "forbidden",
-				tenant ? "this token belongs to another tenant and cannot access tenant '%s'" :
-					 "this endpoint needs an admin token%s",
-				tenant ? tenant : "");
+		*ret = gw_error(
+			q, 403, "forbidden",
+			tenant ? "this token belongs to another tenant and cannot access tenant '%s'"
+			       : "this endpoint needs an admin token%s",
+			tenant ? tenant : "");
 		return -1;
 	}
 	if (p->scope < need) {
@@ -57,14 +58,15 @@ api_body_json(struct req *q, enum MHD_Result *ret)
 	json_t *j;
 
 	if (!q->body_len) {
-		*ret = gw_error(q, 400, "invalid_json", "request body is empty; send a JSON object");
+		*ret = gw_error(q, 400, "invalid_json",
+				"request body is empty; send a JSON object");
 		return NULL;
 	}
 	j = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &err);
 	if (!j) {
 		*ret = gw_error(q, 400, "invalid_json",
-				"request body is not valid JSON: %s (line %d, column %d)",
-				err.text, err.line, err.column);
+				"request body is not valid JSON: %s (line %d, column %d)", err.text,
+				err.line, err.column);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
@@ -81,8 +83,8 @@ method_not_allowed(struct req *q, const char *method, const char *allow)
 	struct MHD_Response *resp;
 	char *text;
 	enum MHD_Result r;
-	json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", "method_not_allowed",
-				 "message", "method not allowed here");
+	json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", "method_not_allowed", "message",
+				 "method not allowed here");
 
 	json_object_set_new(json_object_get(body, "error"), "allowed", json_string(allow));
 	(void)method;
@@ -106,8 +108,8 @@ load_tenant(struct req *q, struct store_tenant *t, enum MHD_Result *ret)
 
 	if (r < 0) {
 		*ret = r == -ENOENT ? gw_error(q, 404, "tenant_not_found",
-					       "tenant '%s' does not exist", q->route.tenant) :
-				      gw_errno(q, r, "cannot read tenant");
+					       "tenant '%s' does not exist", q->route.tenant)
+				    : gw_errno(q, r, "cannot read tenant");
 		return -1;
 	}
 	return 0;
@@ -124,8 +126,7 @@ reload_auth(struct gw *g)
 
 /* Make a key for tenant t and put its token into o. */
 static int
-key_create(struct gw *g, int64_t tenant_id, enum scope scope, const char *name,
-	   json_t *o)
+key_create(struct gw *g, int64_t tenant_id, enum scope scope, const char *name, json_t *o)
 {
 	struct store_key k = { 0 };
 	char token[64];
@@ -141,15 +142,16 @@ key_create(struct gw *g, int64_t tenant_id, enum scope scope, const char *name,
 	if (r < 0)
 		return r;
 	reload_auth(g);
-	json_object_set_new(o, "key", json_pack("{s:s, s:s, s:s}", "id", k.id, "scope",
-						  k.scope, "name", k.name));
+	json_object_set_new(
+		o, "key",
+		json_pack("{s:s, s:s, s:s}", "id", k.id, "scope", k.scope, "name", k.name));
 	json_object_set_new(o, "token", json_string(token));
 	return 0;
 }
 
 static int
-int_field(json_t *body, const char *key, json_int_t min, json_int_t max,
-	  int64_t *out, char *diag, size_t n)
+int_field(json_t *body, const char *key, json_int_t min, json_int_t max, int64_t *out, char *diag,
+	  size_t n)
 {
 	json_t *v = json_object_get(body, key);
 
@@ -168,7 +170,8 @@ static enum MHD_Result
 tenants_post(struct req *q)
 {
 	struct gw *g = q->gw;
-	struct store_tenant t = { .max_functions = 100, .max_instances = 100,
+	struct store_tenant t = { .max_functions = 100,
+				  .max_instances = 100,
 				  .max_memory_mb = 10240 };
 	enum MHD_Result ret;
 	json_t *body, *v, *out;
@@ -181,7 +184,7 @@ tenants_post(struct req *q)
 	body = api_body_json(q, &ret);
 	if (!body)
 		return ret;
-	json_object_foreach(body, key, v) {
+	json_object_foreach (body, key, v) {
 		if (strcmp(key, "name") && strcmp(key, "max_functions") &&
 		    strcmp(key, "max_instances") && strcmp(key, "max_memory_mb") &&
 		    strcmp(key, "allow_host_network")) {
@@ -201,13 +204,15 @@ tenants_post(struct req *q)
 	(void)str_copy(t.name, sizeof(t.name), json_string_value(v));
 	if (int_field(body, "max_functions", 1, 100000, &t.max_functions, diag, sizeof(diag)) < 0 ||
 	    int_field(body, "max_instances", 1, 100000, &t.max_instances, diag, sizeof(diag)) < 0 ||
-	    int_field(body, "max_memory_mb", 16, 1048576, &t.max_memory_mb, diag, sizeof(diag)) < 0) {
+	    int_field(body, "max_memory_mb", 16, 1048576, &t.max_memory_mb, diag, sizeof(diag)) <
+		    0) {
 		ret = gw_error(q, 400, "invalid_request", "%s", diag);
 		goto out;
 	}
 	v = json_object_get(body, "allow_host_network");
 	if (v && !json_is_boolean(v)) {
-		ret = gw_error(q, 400, "invalid_request", "allow_host_network: must be true or false");
+		ret = gw_error(q, 400, "invalid_request",
+			       "allow_host_network: must be true or false");
 		goto out;
 	}
 	t.allow_host_network = json_is_true(v);
@@ -309,7 +314,7 @@ keys_endpoint(struct req *q, const char *method)
 	body = api_body_json(q, &ret);
 	if (!body)
 		return ret;
-	json_object_foreach(body, key, v) {
+	json_object_foreach (body, key, v) {
 		if (strcmp(key, "scope") && strcmp(key, "name")) {
 			ret = gw_error(q, 400, "invalid_request", "unknown key '%.64s'", key);
 			goto out;
@@ -352,10 +357,9 @@ static bool
 env_reserved(const char *k)
 {
 	static const char *const names[] = {
-		"GATEWAY_INTERFACE", "SERVER_PROTOCOL", "SERVER_SOFTWARE",
-		"REQUEST_METHOD",    "REQUEST_URI",	"PATH_INFO",
-		"SCRIPT_NAME",	     "QUERY_STRING",	"CONTENT_TYPE",
-		"CONTENT_LENGTH",    "REMOTE_ADDR",
+		"GATEWAY_INTERFACE", "SERVER_PROTOCOL", "SERVER_SOFTWARE", "REQUEST_METHOD",
+		"REQUEST_URI",       "PATH_INFO",       "SCRIPT_NAME",     "QUERY_STRING",
+		"CONTENT_TYPE",      "CONTENT_LENGTH",  "REMOTE_ADDR",
 	};
 
 	if (str_startswith(k, "HTTP_"))
@@ -391,11 +395,12 @@ function_put(struct req *q, const struct store_tenant *t)
 			       json_string_value(v), q->route.function);
 		goto out;
 	}
-	json_object_foreach(json_object_get(cfg, "env"), ek, v) {
+	json_object_foreach (json_object_get(cfg, "env"), ek, v) {
 		if (env_reserved(ek)) {
-			ret = gw_error(q, 400, "invalid_config",
-				       "env: '%s' is set by faasd for every invocation and cannot be configured",
-				       ek);
+			ret = gw_error(
+				q, 400, "invalid_config",
+				"env: '%s' is set by faasd for every invocation and cannot be configured",
+				ek);
 			goto out;
 		}
 	}
@@ -421,19 +426,21 @@ function_put(struct req *q, const struct store_tenant *t)
 	}
 	if (strcmp(json_string_value(json_object_get(cfg, "network")), "host") == 0 &&
 	    !t->allow_host_network) {
-		ret = gw_error(q, 403, "forbidden",
-			       "network: 'host' is not allowed for tenant '%s'; an admin must allow it",
-			       t->name);
+		ret = gw_error(
+			q, 403, "forbidden",
+			"network: 'host' is not allowed for tenant '%s'; an admin must allow it",
+			t->name);
 		goto out;
 	}
 	code = json_string_value(json_object_get(body, "code")) + 7;
 	r = store_code_exists(g->store, t->id, code);
 	if (r < 0) {
-		ret = r == -ENOENT ?
-			      gw_error(q, 422, "code_not_found",
-				       "code sha256:%s is not uploaded; PUT it to /v1/tenants/%s/code/%s first",
-				       code, t->name, code) :
-			      gw_errno(q, r, "cannot check code");
+		ret = r == -ENOENT
+			      ? gw_error(
+					q, 422, "code_not_found",
+					"code sha256:%s is not uploaded; PUT it to /v1/tenants/%s/code/%s first",
+					code, t->name, code)
+			      : gw_errno(q, r, "cannot check code");
 		goto out;
 	}
 	alias = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "alias");
@@ -442,9 +449,10 @@ function_put(struct req *q, const struct store_tenant *t)
 	else if (!*alias)
 		alias = NULL;
 	else if (!alias_name_valid(alias)) {
-		ret = gw_error(q, 400, "invalid_name",
-			       "alias: '%.64s' must be a name ([a-z0-9][a-z0-9-]*) that is not all digits",
-			       alias);
+		ret = gw_error(
+			q, 400, "invalid_name",
+			"alias: '%.64s' must be a name ([a-z0-9][a-z0-9-]*) that is not all digits",
+			alias);
 		goto out;
 	}
 	canon = json_dumps(cfg, JSON_SORT_KEYS | JSON_COMPACT);
@@ -452,8 +460,8 @@ function_put(struct req *q, const struct store_tenant *t)
 		ret = gw_errno(q, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = store_fn_put(g->store, t->id, q->route.function, code, canon, alias,
-			 t->max_functions, &out);
+	r = store_fn_put(g->store, t->id, q->route.function, code, canon, alias, t->max_functions,
+			 &out);
 	if (r == -EDQUOT) {
 		ret = gw_error(q, 403, "quota_exceeded",
 			       "tenant '%s' already has its maximum of %lld functions", t->name,
@@ -468,8 +476,7 @@ function_put(struct req *q, const struct store_tenant *t)
 	(void)str_printf(url, sizeof(url), "/fn/%s/%s", t->name, q->route.function);
 	json_object_set_new(out, "url", json_string(url));
 	if (json_is_true(json_object_get(out, "created")))
-		log_notice("deployed fn=%s/%s v=%lld code=%.12s by=%s", t->name,
-			   q->route.function,
+		log_notice("deployed fn=%s/%s v=%lld code=%.12s by=%s", t->name, q->route.function,
 			   (long long)json_integer_value(
 				   json_object_get(json_object_get(out, "version"), "number")),
 			   code, q->who.key_id);
@@ -568,8 +575,8 @@ api_dispatch(struct req *q, const char *method)
 		}
 		out = json_pack("{s:s, s:s}", "scope", scope_name(q->who.scope), "key_id",
 				q->who.key_id);
-		json_object_set_new(out, "tenant", q->who.tenant_id ? json_string(q->who.tenant) :
-								      json_null());
+		json_object_set_new(out, "tenant",
+				    q->who.tenant_id ? json_string(q->who.tenant) : json_null());
 		return gw_json(q, 200, out);
 	case ROUTE_TENANTS:
 		if (strcmp(method, "POST") == 0)

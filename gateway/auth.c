@@ -33,8 +33,7 @@ struct auth_cache {
 	size_t n, cap;
 };
 
-static const char *const scope_names[] = { "none", "invoke", "deploy", "owner",
-					   "admin" };
+static const char *const scope_names[] = { "none", "invoke", "deploy", "owner", "admin" };
 
 const char *
 scope_name(enum scope s)

@@ -18,8 +18,8 @@
 static bool
 tchar(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 /* Length of a header name at p (token chars followed by ':'), 0 if none. */
@@ -76,7 +76,8 @@ cgi_parse(const char *buf, size_t len, struct cgi_resp *out, char *diag, size_t 
 		vl = (size_t)(le - v);
 		for (size_t i = 0; i < vl; i++)
 			if (v[i] == '\0' || v[i] == '\r') {
-				(void)str_printf(diag, n, "CGI header value with a control character");
+				(void)str_printf(diag, n,
+						 "CGI header value with a control character");
 				return -EBADMSG;
 			}
 		if (nl == 6 && strncasecmp(p, "Status", 6) == 0) {
@@ -89,13 +90,15 @@ cgi_parse(const char *buf, size_t len, struct cgi_resp *out, char *diag, size_t 
 			}
 			code = (unsigned)((v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0'));
 			if (code < 200) {
-				(void)str_printf(diag, n, "CGI Status %u is not a final status", code);
+				(void)str_printf(diag, n, "CGI Status %u is not a final status",
+						 code);
 				return -EBADMSG;
 			}
 			out->status = code;
 		} else {
 			if (out->nheaders >= CGI_MAX_HEADERS) {
-				(void)str_printf(diag, n, "more than %d CGI headers from the handler",
+				(void)str_printf(diag, n,
+						 "more than %d CGI headers from the handler",
 						 CGI_MAX_HEADERS);
 				return -EBADMSG;
 			}

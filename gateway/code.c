@@ -123,7 +123,6 @@ code_finish(struct req *q)
 		 (unsigned long long)st.unpacked, (unsigned long long)st.files);
 	return gw_json(q, 201,
 		       json_pack("{s:s, s:I, s:I, s:I, s:b}", "sha256", hex, "size",
-				 (json_int_t)q->received, "unpacked_size",
-				 (json_int_t)st.unpacked, "files", (json_int_t)st.files,
-				 "created", 1));
+				 (json_int_t)q->received, "unpacked_size", (json_int_t)st.unpacked,
+				 "files", (json_int_t)st.files, "created", 1));
 }

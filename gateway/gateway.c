@@ -24,7 +24,7 @@
 #include "log.h"
 #include "util.h"
 
-#define CTL_TAG 1000u
+#define CTL_TAG    1000u
 #define GW_THREADS 4
 
 static void *
@@ -139,15 +139,18 @@ request_begin(struct req *q, const char *url, const char *method)
 			up += g->workers[i].fd >= 0;
 		pthread_mutex_unlock(&g->lock);
 		if (!up || atomic_load(&g->draining))
-			return gw_json(q, 503, json_pack("{s:s, s:I}", "status", "not ready",
-							 "workers", (json_int_t)up));
-		return gw_json(q, 200, json_pack("{s:s, s:I}", "status", "ready", "workers",
+			return gw_json(q, 503,
+				       json_pack("{s:s, s:I}", "status", "not ready", "workers",
 						 (json_int_t)up));
+		return gw_json(
+			q, 200,
+			json_pack("{s:s, s:I}", "status", "ready", "workers", (json_int_t)up));
 	}
 	case ROUTE_NOT_YET:
-		return gw_error(q, 501, "not_implemented",
-				"%.200s is part of the API contract but not served by this faasd build yet",
-				url);
+		return gw_error(
+			q, 501, "not_implemented",
+			"%.200s is part of the API contract but not served by this faasd build yet",
+			url);
 	case ROUTE_INVOKE:
 		return invoke_begin(q, method);
 	case ROUTE_CODE: {
@@ -208,8 +211,7 @@ body_chunk(struct req *q, const char *data, size_t len)
 
 static enum MHD_Result
 access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-	  const char *version, const char *upload_data, size_t *upload_data_size,
-	  void **con_cls)
+	  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
 	struct req *q = *con_cls;
 

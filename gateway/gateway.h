@@ -16,8 +16,8 @@
  * process: ctl_fd talks to the parent, listen_fd is the bound HTTP socket,
  * worker_fds[i] the data socket of worker i.  Does not return on success.
  */
-int gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd,
-		 const int *worker_fds, unsigned nworkers);
+int gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *worker_fds,
+		 unsigned nworkers);
 
 /*
  * auth_bootstrap_admin - when the store has no active admin key, create one

@@ -23,7 +23,7 @@
 #include "msg.h"
 #include "store.h"
 
-#define GW_MAX_WORKERS 64
+#define GW_MAX_WORKERS   64
 #define GW_JSON_BODY_MAX (1u << 20) /* API request bodies */
 
 /* ---- route.c: URL → endpoint ---- */
@@ -33,18 +33,18 @@ enum route_kind {
 	ROUTE_HEALTHZ,
 	ROUTE_READYZ,
 	ROUTE_WHOAMI,
-	ROUTE_TENANTS,	    /* /v1/tenants */
-	ROUTE_TENANT,	    /* /v1/tenants/{t} */
-	ROUTE_KEYS,	    /* /v1/tenants/{t}/keys */
-	ROUTE_KEY,	    /* /v1/tenants/{t}/keys/{id} */
-	ROUTE_CODE,	    /* /v1/tenants/{t}/code/{sha256} */
-	ROUTE_FUNCTIONS,    /* /v1/tenants/{t}/functions */
-	ROUTE_FUNCTION,	    /* /v1/tenants/{t}/functions/{f} */
-	ROUTE_VERSIONS,	    /* …/functions/{f}/versions */
-	ROUTE_VERSION,	    /* …/functions/{f}/versions/{n} */
-	ROUTE_ALIASES,	    /* …/functions/{f}/aliases */
-	ROUTE_INVOKE,	    /* /fn/{t}/{f}[:{q}][/{path}] */
-	ROUTE_NOT_YET,	    /* part of SPEC §5 that this build does not serve */
+	ROUTE_TENANTS,   /* /v1/tenants */
+	ROUTE_TENANT,    /* /v1/tenants/{t} */
+	ROUTE_KEYS,      /* /v1/tenants/{t}/keys */
+	ROUTE_KEY,       /* /v1/tenants/{t}/keys/{id} */
+	ROUTE_CODE,      /* /v1/tenants/{t}/code/{sha256} */
+	ROUTE_FUNCTIONS, /* /v1/tenants/{t}/functions */
+	ROUTE_FUNCTION,  /* /v1/tenants/{t}/functions/{f} */
+	ROUTE_VERSIONS,  /* …/functions/{f}/versions */
+	ROUTE_VERSION,   /* …/functions/{f}/versions/{n} */
+	ROUTE_ALIASES,   /* …/functions/{f}/aliases */
+	ROUTE_INVOKE,    /* /fn/{t}/{f}[:{q}][/{path}] */
+	ROUTE_NOT_YET,   /* part of SPEC §5 that this build does not serve */
 };
 
 struct route {
@@ -53,7 +53,7 @@ struct route {
 	char function[64];
 	char qualifier[64]; /* alias name, or version digits; "" for none */
 	int64_t version;    /* qualifier as a number, 0 when it is an alias */
-	char sub[80];	    /* key id, sha256 or version number */
+	char sub[80];       /* key id, sha256 or version number */
 	const char *rest;   /* ROUTE_INVOKE: path after the function ("" or "/…") */
 };
 
@@ -130,8 +130,7 @@ struct cgi_resp {
  * with diag for a header block that is malformed (bad Status:, too many or
  * too long headers).
  */
-int cgi_parse(const char *buf, size_t len, struct cgi_resp *out, char *diag,
-	      size_t n);
+int cgi_parse(const char *buf, size_t len, struct cgi_resp *out, char *diag, size_t n);
 
 /* ---- code.c: code archives ---- */
 
@@ -154,8 +153,8 @@ struct code_stats {
  * tree; enforces the limits.  On failure dest is removed, diag names the
  * entry and -EBADMSG (bad archive) or -EFBIG (limit) is returned.
  */
-int code_unpack(int fd, const char *dest, const struct code_limits *lim,
-		struct code_stats *st, char *diag, size_t n);
+int code_unpack(int fd, const char *dest, const struct code_limits *lim, struct code_stats *st,
+		char *diag, size_t n);
 
 /* Remove a directory tree (no symlinks followed).  0 or -errno. */
 int code_rmtree(const char *path);
@@ -163,7 +162,7 @@ int code_rmtree(const char *path);
 /* ---- the gateway itself ---- */
 
 struct gw_worker {
-	int fd;		   /* data socket, -1 while the worker is down */
+	int fd;            /* data socket, -1 while the worker is down */
 	unsigned inflight; /* invocations sent and not answered */
 };
 
@@ -192,21 +191,21 @@ struct gw {
 struct req {
 	struct gw *gw;
 	struct MHD_Connection *conn;
-	char *uri;		 /* raw request target, query included */
+	char *uri; /* raw request target, query included */
 	struct route route;
 	bool route_done;
 	int route_err;
 	struct principal who;
-	bool token_bad;		 /* a token was sent but is unknown or revoked */
-	bool token_used;	 /* the Authorization header authenticated this request */
-	const char *version;	 /* HTTP version of the request */
+	bool token_bad;      /* a token was sent but is unknown or revoked */
+	bool token_used;     /* the Authorization header authenticated this request */
+	const char *version; /* HTTP version of the request */
 	/* body */
-	char *body;		 /* JSON API bodies */
+	char *body; /* JSON API bodies */
 	size_t body_len, body_cap, body_limit;
 	uint64_t received;
 	bool too_large;
-	int body_fd;		 /* invocation body memfd, or code upload temp file */
-	EVP_MD_CTX *md;		 /* code upload digest */
+	int body_fd;    /* invocation body memfd, or code upload temp file */
+	EVP_MD_CTX *md; /* code upload digest */
 	char tmp_path[128];
 	/* invocation */
 	struct store_route sr;
@@ -217,24 +216,23 @@ struct req {
 	struct msg_invoke_done done;
 	int out_fd, err_fd;
 	uint64_t started_us;
-	struct req *next;	 /* pending list */
-	uint32_t uid;		 /* host uid of the tenant */
+	struct req *next; /* pending list */
+	uint32_t uid;     /* host uid of the tenant */
 	const char *method;
-	void *scratch;		 /* per-call helper state */
+	void *scratch; /* per-call helper state */
 };
 
 /* respond.c */
 enum MHD_Result gw_json(struct req *q, unsigned status, json_t *body);
-enum MHD_Result gw_error(struct req *q, unsigned status, const char *code,
-			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+enum MHD_Result gw_error(struct req *q, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 enum MHD_Result gw_errno(struct req *q, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* api.c: /v1 endpoints, called once the body is in. */
 enum MHD_Result api_dispatch(struct req *q, const char *method);
 /* Authorisation for tenant-scoped endpoints: 0 or an error was queued (-1). */
-int api_authorize(struct req *q, const char *tenant, enum scope need,
-		  enum MHD_Result *ret);
+int api_authorize(struct req *q, const char *tenant, enum scope need, enum MHD_Result *ret);
 /* Parse the collected JSON body; on error queues a 400 and returns NULL. */
 json_t *api_body_json(struct req *q, enum MHD_Result *ret);
 
@@ -256,6 +254,5 @@ enum MHD_Result invoke_respond(struct req *q);
 void invoke_complete(struct gw *g, unsigned worker, struct msg_invoke_done *d);
 /* A worker went away: fail its pending invocations. */
 void invoke_fail_worker(struct gw *g, unsigned worker);
-
 
 #endif

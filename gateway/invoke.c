@@ -43,7 +43,7 @@ pick_weighted(const char *weights, int64_t main_version, void *ud)
 	if (random_bytes(&roll, sizeof(roll)) < 0)
 		roll = 0;
 	roll %= 100;
-	json_object_foreach(w, k, v) {
+	json_object_foreach (w, k, v) {
 		uint64_t ver;
 
 		acc += json_integer_value(v);
@@ -72,17 +72,17 @@ invoke_begin(struct req *q, const char *method)
 		  (q->who.scope != SCOPE_NONE && strcmp(q->who.tenant, q->route.tenant) == 0);
 	if (r == 0)
 		r = store_route_resolve(g->store, t.id, q->route.function,
-					q->route.version ? NULL :
-					*q->route.qualifier ? q->route.qualifier : "live",
+					q->route.version      ? NULL
+					: *q->route.qualifier ? q->route.qualifier
+							      : "live",
 					q->route.version, pick_weighted, NULL, &q->sr);
 	if (r == -ENOENT) {
 		/* Do not tell strangers which private functions exist. */
 		if (!allowed && api_authorize(q, q->route.tenant, SCOPE_INVOKE, &ret) < 0)
 			return ret;
-		return gw_error(q, 404, "function_not_found",
-				"no function '%s%s%s' in tenant '%s'", q->route.function,
-				*q->route.qualifier ? ":" : "", q->route.qualifier,
-				q->route.tenant);
+		return gw_error(q, 404, "function_not_found", "no function '%s%s%s' in tenant '%s'",
+				q->route.function, *q->route.qualifier ? ":" : "",
+				q->route.qualifier, q->route.tenant);
 	}
 	if (r < 0)
 		return gw_errno(q, r, "cannot resolve the function");
@@ -178,7 +178,7 @@ build_env(struct req *q, struct msg_out *m)
 	char buf[256], addr[INET6_ADDRSTRLEN] = "";
 	const union MHD_ConnectionInfo *ci;
 
-	json_object_foreach(env, k, v)
+	json_object_foreach (env, k, v)
 		env_put(&e, k, json_string_value(v));
 	if (!json_object_get(env, "PATH"))
 		env_put(&e, "PATH", "/usr/local/bin:/usr/bin:/bin");
@@ -205,8 +205,8 @@ build_env(struct req *q, struct msg_out *m)
 	ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		if (ci->client_addr->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr,
-				  addr, sizeof(addr));
+			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, addr,
+				  sizeof(addr));
 		else if (ci->client_addr->sa_family == AF_INET6)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
 				  addr, sizeof(addr));
@@ -268,11 +268,13 @@ invoke_dispatch(struct req *q, const char *method)
 	msg_put_u64(&m, MSG_T_VERSION, (uint64_t)q->sr.version);
 	msg_put_u64(&m, MSG_T_UID, q->uid);
 	msg_put_str(&m, MSG_T_CODE_DIR, code_dir);
-	msg_put_u64(&m, MSG_T_RUNTIME, (uint64_t)fnconfig_runtime(
-					       json_string_value(json_object_get(q->sr.config, "runtime"))));
+	msg_put_u64(&m, MSG_T_RUNTIME,
+		    (uint64_t)fnconfig_runtime(
+			    json_string_value(json_object_get(q->sr.config, "runtime"))));
 	msg_put_str(&m, MSG_T_HANDLER, handler ? handler : "");
 	msg_put_u64(&m, MSG_T_TIMEOUT_MS,
-		    (uint64_t)json_integer_value(json_object_get(q->sr.config, "timeout_s")) * 1000);
+		    (uint64_t)json_integer_value(json_object_get(q->sr.config, "timeout_s")) *
+			    1000);
 	msg_put_u64(&m, MSG_T_MEMORY_MB,
 		    (uint64_t)json_integer_value(json_object_get(q->sr.config, "memory_mb")));
 	msg_put_u64(&m, MSG_T_MAX_OUTPUT, g->cfg.max_output_bytes);
@@ -310,8 +312,8 @@ invoke_dispatch(struct req *q, const char *method)
 		q->suspended = false;
 		MHD_resume_connection(q->conn);
 		return gw_errno(q, r == -EMSGSIZE ? -E2BIG : -EBUSY,
-				r == -EMSGSIZE ? "request headers too large" :
-						 "worker unavailable; retry shortly");
+				r == -EMSGSIZE ? "request headers too large"
+					       : "worker unavailable; retry shortly");
 	}
 	return MHD_YES;
 }
@@ -398,11 +400,11 @@ report(struct req *q, unsigned http, const char *status)
 
 	log_info("REPORT id=%s fn=%s/%s v=%lld duration_ms=%.2f billed_ms=%llu init_ms=0 "
 		 "mem_peak_mb=%llu mem_mb=%lld status=%s http=%u",
-		 q->invocation_id, q->route.tenant, q->route.function, (long long)q->sr.version,
-		 ms, (unsigned long long)((q->done.duration_us + 999) / 1000),
+		 q->invocation_id, q->route.tenant, q->route.function, (long long)q->sr.version, ms,
+		 (unsigned long long)((q->done.duration_us + 999) / 1000),
 		 (unsigned long long)((q->done.maxrss_kb + 1023) / 1024),
-		 (long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")),
-		 status, http);
+		 (long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")), status,
+		 http);
 }
 
 static void
@@ -443,8 +445,14 @@ static bool
 header_passes(const char *name)
 {
 	static const char *const drop[] = {
-		"Connection", "Transfer-Encoding", "Content-Length", "Keep-Alive",
-		"Upgrade",    "Trailer",	   "TE",	     "Date",
+		"Connection",
+		"Transfer-Encoding",
+		"Content-Length",
+		"Keep-Alive",
+		"Upgrade",
+		"Trailer",
+		"TE",
+		"Date",
 	};
 
 	if (strncasecmp(name, "X-Faas-", 7) == 0 || strncasecmp(name, "Proxy-", 6) == 0)
@@ -470,8 +478,9 @@ invoke_respond(struct req *q)
 	q->err_fd = TAKE_FD(d->stderr_fd);
 	switch (d->result) {
 	case INVOKE_TIMEOUT:
-		(void)str_printf(msg, sizeof(msg), "function did not finish within %lld s",
-				 (long long)json_integer_value(json_object_get(q->sr.config, "timeout_s")));
+		(void)str_printf(
+			msg, sizeof(msg), "function did not finish within %lld s",
+			(long long)json_integer_value(json_object_get(q->sr.config, "timeout_s")));
 		return fail(q, 504, "function_timeout", msg);
 	case INVOKE_SPAWN_FAILED:
 		(void)str_printf(msg, sizeof(msg), "could not start the handler: %s",
@@ -496,8 +505,7 @@ invoke_respond(struct req *q)
 	if (q->out_fd < 0 || fstat(q->out_fd, &st) < 0)
 		return fail(q, 502, "function_error", "handler output is missing");
 	if (st.st_size == 0 && d->code != 0) {
-		(void)str_printf(msg, sizeof(msg),
-				 "handler exited with status %llu and no output",
+		(void)str_printf(msg, sizeof(msg), "handler exited with status %llu and no output",
 				 (unsigned long long)d->code);
 		return fail(q, 502, "function_error", msg);
 	}

@@ -97,8 +97,9 @@ parse_fn(const char *path, struct route *r, char *diag, size_t n)
 	if (len == 0)
 		return -ENOENT;
 	if (len >= sizeof(r->tenant)) {
-		(void)str_printf(diag, n, "tenant name is %zu characters long; at most %d are allowed",
-				 len, NAME_MAX_LEN);
+		(void)str_printf(diag, n,
+				 "tenant name is %zu characters long; at most %d are allowed", len,
+				 NAME_MAX_LEN);
 		return -EINVAL;
 	}
 	memcpy(r->tenant, t, len);
@@ -111,7 +112,8 @@ parse_fn(const char *path, struct route *r, char *diag, size_t n)
 	if (len == 0)
 		return -ENOENT;
 	if (len >= sizeof(fn)) {
-		(void)str_printf(diag, n, "function name is %zu characters long; at most %d are allowed",
+		(void)str_printf(diag, n,
+				 "function name is %zu characters long; at most %d are allowed",
 				 len, NAME_MAX_LEN);
 		return -EINVAL;
 	}
@@ -123,8 +125,9 @@ parse_fn(const char *path, struct route *r, char *diag, size_t n)
 		fn[colon - fn] = 0;
 		if (str_copy(r->qualifier, sizeof(r->qualifier), colon + 1) < 0 ||
 		    !name_valid(r->qualifier)) {
-			(void)str_printf(diag, n,
-					 "qualifier after ':' must be a version number or an alias name");
+			(void)str_printf(
+				diag, n,
+				"qualifier after ':' must be a version number or an alias name");
 			return -EINVAL;
 		}
 		if (!alias_name_valid(r->qualifier)) {
@@ -192,8 +195,9 @@ route_parse(const char *path, struct route *r, char *diag, size_t n)
 	}
 	if (strcmp(s[3], "code") == 0 && ns == 5) {
 		if (!is_sha256_hex(s[4])) {
-			(void)str_printf(diag, n,
-					 "code digest must be 64 lowercase hex digits (the sha256 of the archive)");
+			(void)str_printf(
+				diag, n,
+				"code digest must be 64 lowercase hex digits (the sha256 of the archive)");
 			return -EINVAL;
 		}
 		(void)str_copy(r->sub, sizeof(r->sub), s[4]);

@@ -124,8 +124,7 @@ archive_writep(struct archive **a)
 
 static int
 unpack_entries(struct archive *in, struct archive *out, const char *dest,
-	       const struct code_limits *lim, struct code_stats *st, char *diag,
-	       size_t n)
+	       const struct code_limits *lim, struct code_stats *st, char *diag, size_t n)
 {
 	struct archive_entry *e;
 	int rc;
@@ -139,9 +138,10 @@ unpack_entries(struct archive *in, struct archive *out, const char *dest,
 
 		r = clean_path(name, clean, sizeof(clean));
 		if (r < 0) {
-			(void)str_printf(diag, n,
-					 "archive entry '%.200s': absolute path, '..' or bad characters",
-					 name ? name : "");
+			(void)str_printf(
+				diag, n,
+				"archive entry '%.200s': absolute path, '..' or bad characters",
+				name ? name : "");
 			return -EBADMSG;
 		}
 		if (r == 1)
@@ -157,17 +157,17 @@ unpack_entries(struct archive *in, struct archive *out, const char *dest,
 			return -EBADMSG;
 		}
 		if (archive_entry_sparse_count(e) > 0) {
-			(void)str_printf(diag, n, "archive entry '%.200s' is a sparse file",
-					 clean);
+			(void)str_printf(diag, n, "archive entry '%.200s' is a sparse file", clean);
 			return -EBADMSG;
 		}
 		if (hl) {
 			char hclean[1024];
 
 			if (clean_path(hl, hclean, sizeof(hclean)) != 0) {
-				(void)str_printf(diag, n,
-						 "archive entry '%.200s' is a hard link that leaves the tree",
-						 clean);
+				(void)str_printf(
+					diag, n,
+					"archive entry '%.200s' is a hard link that leaves the tree",
+					clean);
 				return -EBADMSG;
 			}
 			(void)str_printf(full, sizeof(full), "%s/%s", dest, hclean);
@@ -176,17 +176,19 @@ unpack_entries(struct archive *in, struct archive *out, const char *dest,
 			const char *target = archive_entry_symlink(e);
 
 			if (!target || !symlink_inside(clean, target)) {
-				(void)str_printf(diag, n,
-						 "archive entry '%.200s' is a symbolic link that leaves the tree",
-						 clean);
+				(void)str_printf(
+					diag, n,
+					"archive entry '%.200s' is a symbolic link that leaves the tree",
+					clean);
 				return -EBADMSG;
 			}
 		} else if (type == AE_IFREG) {
 			int64_t size = archive_entry_size(e);
 
-			if (size < 0 || (uint64_t)size > lim->max_unpacked - MIN(st->unpacked, lim->max_unpacked)) {
-				(void)str_printf(diag, n,
-						 "archive unpacks to more than %llu bytes",
+			if (size < 0 ||
+			    (uint64_t)size >
+				    lim->max_unpacked - MIN(st->unpacked, lim->max_unpacked)) {
+				(void)str_printf(diag, n, "archive unpacks to more than %llu bytes",
 						 (unsigned long long)lim->max_unpacked);
 				return -EFBIG;
 			}
@@ -195,9 +197,10 @@ unpack_entries(struct archive *in, struct archive *out, const char *dest,
 		} else if (type == AE_IFDIR) {
 			archive_entry_set_perm(e, 0755);
 		} else {
-			(void)str_printf(diag, n,
-					 "archive entry '%.200s' is a device, FIFO or socket; only files, directories and links are allowed",
-					 clean);
+			(void)str_printf(
+				diag, n,
+				"archive entry '%.200s' is a device, FIFO or socket; only files, directories and links are allowed",
+				clean);
 			return -EBADMSG;
 		}
 		if (str_printf(full, sizeof(full), "%s/%s", dest, clean) < 0) {
@@ -225,7 +228,8 @@ unpack_entries(struct archive *in, struct archive *out, const char *dest,
 				}
 			}
 			if (r != ARCHIVE_EOF) {
-				(void)str_printf(diag, n, "archive data of '%.200s' is corrupt: %.200s",
+				(void)str_printf(diag, n,
+						 "archive data of '%.200s' is corrupt: %.200s",
 						 clean, archive_error_string(in));
 				return -EBADMSG;
 			}
@@ -245,8 +249,8 @@ unpack_entries(struct archive *in, struct archive *out, const char *dest,
 }
 
 int
-code_unpack(int fd, const char *dest, const struct code_limits *lim,
-	    struct code_stats *st, char *diag, size_t n)
+code_unpack(int fd, const char *dest, const struct code_limits *lim, struct code_stats *st,
+	    char *diag, size_t n)
 {
 	__attribute__((cleanup(archive_readp))) struct archive *in = archive_read_new();
 	__attribute__((cleanup(archive_writep))) struct archive *out = archive_write_disk_new();
@@ -257,8 +261,7 @@ code_unpack(int fd, const char *dest, const struct code_limits *lim,
 		return -ENOMEM;
 	archive_read_support_filter_gzip(in);
 	archive_read_support_format_tar(in);
-	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM |
-						    ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
 						    ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 						    ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
 						    ARCHIVE_EXTRACT_NO_OVERWRITE);
@@ -266,8 +269,7 @@ code_unpack(int fd, const char *dest, const struct code_limits *lim,
 		(void)str_printf(diag, n, "cannot create %s: %s", dest, strerror(errno));
 		return -errno;
 	}
-	if (lseek(fd, 0, SEEK_SET) < 0 ||
-	    archive_read_open_fd(in, fd, 64 * 1024) != ARCHIVE_OK) {
+	if (lseek(fd, 0, SEEK_SET) < 0 || archive_read_open_fd(in, fd, 64 * 1024) != ARCHIVE_OK) {
 		(void)str_printf(diag, n, "not a valid gzip tar archive: %.200s",
 				 archive_error_string(in));
 		r = -EBADMSG;
@@ -286,4 +288,3 @@ code_unpack(int fd, const char *dest, const struct code_limits *lim,
 		(void)code_rmtree(dest);
 	return r;
 }
-

@@ -117,10 +117,11 @@ migrate(struct store *s, char *diag, size_t n)
 		return sqerr(s, SQLITE_ERROR);
 	version = sqlite3_column_int(st, 0);
 	if (version > (int)store_migrations_count) {
-		(void)str_printf(diag, n,
-				 "database schema version %d is newer than this faasd supports (%zu); "
-				 "run the faasd release that wrote it, or a newer one",
-				 version, store_migrations_count);
+		(void)str_printf(
+			diag, n,
+			"database schema version %d is newer than this faasd supports (%zu); "
+			"run the faasd release that wrote it, or a newer one",
+			version, store_migrations_count);
 		return -EPROTO;
 	}
 	for (size_t i = (size_t)version; i < store_migrations_count; i++) {
@@ -136,8 +137,7 @@ migrate(struct store *s, char *diag, size_t n)
 		if (r >= 0)
 			r = exec_sql(s, "COMMIT");
 		if (r < 0) {
-			(void)str_printf(diag, n, "migration %zu failed: %s", i + 1,
-					 s->err);
+			(void)str_printf(diag, n, "migration %zu failed: %s", i + 1, s->err);
 			(void)exec_sql(s, "ROLLBACK");
 			return r;
 		}
@@ -155,8 +155,7 @@ store_open(const char *path, struct store **out, char *diag, size_t n)
 		return -ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
 	rc = sqlite3_open_v2(path, &s->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				     SQLITE_OPEN_NOMUTEX,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			     NULL);
 	if (rc != SQLITE_OK) {
 		(void)str_printf(diag, n, "cannot open database %s: %s", path,
@@ -170,8 +169,7 @@ store_open(const char *path, struct store **out, char *diag, size_t n)
 	if (r >= 0)
 		r = migrate(s, diag, n);
 	else
-		(void)str_printf(diag, n, "cannot configure database %s: %s", path,
-				 s->err);
+		(void)str_printf(diag, n, "cannot configure database %s: %s", path, s->err);
 	if (r < 0) {
 		store_close(s);
 		return r;
@@ -220,7 +218,7 @@ col_text(sqlite3_stmt *st, int i)
 
 /* ---- tenants ---- */
 
-#define TENANT_COLS \
+#define TENANT_COLS                                                    \
 	"id, name, uid, max_functions, max_instances, max_memory_mb, " \
 	"allow_host_network, created_at"
 
@@ -240,18 +238,16 @@ tenant_row(sqlite3_stmt *st, struct store_tenant *t)
 json_t *
 store_tenant_json(const struct store_tenant *t)
 {
-	return json_pack("{s:s, s:I, s:{s:I, s:I, s:I}, s:b, s:o}", "name",
-			 t->name, "uid", (json_int_t)t->uid, "quotas",
-			 "max_functions", (json_int_t)t->max_functions,
-			 "max_instances", (json_int_t)t->max_instances,
-			 "max_memory_mb", (json_int_t)t->max_memory_mb,
-			 "allow_host_network", t->allow_host_network,
+	return json_pack("{s:s, s:I, s:{s:I, s:I, s:I}, s:b, s:o}", "name", t->name, "uid",
+			 (json_int_t)t->uid, "quotas", "max_functions",
+			 (json_int_t)t->max_functions, "max_instances",
+			 (json_int_t)t->max_instances, "max_memory_mb",
+			 (json_int_t)t->max_memory_mb, "allow_host_network", t->allow_host_network,
 			 "created_at", json_time(t->created_at));
 }
 
 int
-store_tenant_create(struct store *s, struct store_tenant *t, uint64_t uid_base,
-		    uint64_t uid_count)
+store_tenant_create(struct store *s, struct store_tenant *t, uint64_t uid_base, uint64_t uid_count)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL, *up = NULL;
 	int64_t id;
@@ -419,8 +415,7 @@ store_key_revoke(struct store *s, int64_t tenant_id, const char *id)
 }
 
 int
-store_key_foreach_active(struct store *s,
-			 int (*cb)(const struct store_key *k, void *ud), void *ud)
+store_key_foreach_active(struct store *s, int (*cb)(const struct store_key *k, void *ud), void *ud)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
@@ -470,15 +465,14 @@ store_key_list(struct store *s, int64_t tenant_id, json_t **out)
 	}
 	sqlite3_bind_int64(st, 1, tenant_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *k = json_pack("{s:s, s:s, s:s, s:o}", "id", col_text(st, 0),
-				      "scope", col_text(st, 1), "name",
-				      col_text(st, 2), "created_at",
+		json_t *k = json_pack("{s:s, s:s, s:s, s:o}", "id", col_text(st, 0), "scope",
+				      col_text(st, 1), "name", col_text(st, 2), "created_at",
 				      json_time(sqlite3_column_int64(st, 3)));
 
 		json_object_set_new(k, "revoked_at",
-				    sqlite3_column_type(st, 4) == SQLITE_NULL ?
-					    json_null() :
-					    json_time(sqlite3_column_int64(st, 4)));
+				    sqlite3_column_type(st, 4) == SQLITE_NULL
+					    ? json_null()
+					    : json_time(sqlite3_column_int64(st, 4)));
 		json_array_append_new(arr, k);
 	}
 	if (rc != SQLITE_DONE) {
@@ -510,8 +504,8 @@ store_code_exists(struct store *s, int64_t tenant_id, const char *sha256)
 }
 
 int
-store_code_insert(struct store *s, int64_t tenant_id, const char *sha256,
-		  uint64_t size, uint64_t unpacked, uint64_t files)
+store_code_insert(struct store *s, int64_t tenant_id, const char *sha256, uint64_t size,
+		  uint64_t unpacked, uint64_t files)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
@@ -562,9 +556,8 @@ version_json(sqlite3_stmt *st)
 	char code[80];
 
 	(void)str_printf(code, sizeof(code), "sha256:%s", col_text(st, 1));
-	return json_pack("{s:I, s:s, s:o, s:o}", "number",
-			 (json_int_t)sqlite3_column_int64(st, 0), "code", code,
-			 "config", cfg ? cfg : json_object(), "created_at",
+	return json_pack("{s:I, s:s, s:o, s:o}", "number", (json_int_t)sqlite3_column_int64(st, 0),
+			 "code", code, "config", cfg ? cfg : json_object(), "created_at",
 			 json_time(sqlite3_column_int64(st, 3)));
 }
 
@@ -613,12 +606,11 @@ alias_upsert(struct store *s, int64_t fid, const char *alias, int64_t version)
 }
 
 static int
-fn_put_locked(struct store *s, int64_t tenant_id, const char *fn,
-	      const char *code_sha256, const char *config_json, const char *alias,
-	      int64_t max_functions, json_t **out)
+fn_put_locked(struct store *s, int64_t tenant_id, const char *fn, const char *code_sha256,
+	      const char *config_json, const char *alias, int64_t max_functions, json_t **out)
 {
-	_cleanup_stmt_ sqlite3_stmt *cnt = NULL, *ins = NULL, *latest = NULL,
-				    *ctr = NULL, *vins = NULL, *touch = NULL;
+	_cleanup_stmt_ sqlite3_stmt *cnt = NULL, *ins = NULL, *latest = NULL, *ctr = NULL,
+				    *vins = NULL, *touch = NULL;
 	int64_t fid = 0, number = 0, now = (int64_t)now_wall_ms();
 	bool created = false;
 	json_t *ver = NULL;
@@ -714,15 +706,14 @@ fn_put_locked(struct store *s, int64_t tenant_id, const char *fn,
 	r = version_load(s, fid, number, &ver);
 	if (r < 0)
 		return r;
-	*out = json_pack("{s:s, s:o, s:b, s:s?}", "function", fn, "version", ver,
-			 "created", created, "alias", alias);
+	*out = json_pack("{s:s, s:o, s:b, s:s?}", "function", fn, "version", ver, "created",
+			 created, "alias", alias);
 	return 0;
 }
 
 int
-store_fn_put(struct store *s, int64_t tenant_id, const char *fn,
-	     const char *code_sha256, const char *config_json, const char *alias,
-	     int64_t max_functions, json_t **out)
+store_fn_put(struct store *s, int64_t tenant_id, const char *fn, const char *code_sha256,
+	     const char *config_json, const char *alias, int64_t max_functions, json_t **out)
 {
 	int r;
 	LOCKED(s);
@@ -730,8 +721,7 @@ store_fn_put(struct store *s, int64_t tenant_id, const char *fn,
 	r = exec_sql(s, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	r = fn_put_locked(s, tenant_id, fn, code_sha256, config_json, alias,
-			  max_functions, out);
+	r = fn_put_locked(s, tenant_id, fn, code_sha256, config_json, alias, max_functions, out);
 	if (r < 0) {
 		(void)exec_sql(s, "ROLLBACK");
 		return r;
@@ -766,9 +756,8 @@ aliases_json(struct store *s, int64_t fid, json_t **out)
 
 		json_object_set_new(obj, col_text(st, 0),
 				    json_pack("{s:I, s:o, s:o}", "version",
-					      (json_int_t)sqlite3_column_int64(st, 1),
-					      "weights", w ? w : json_object(),
-					      "updated_at",
+					      (json_int_t)sqlite3_column_int64(st, 1), "weights",
+					      w ? w : json_object(), "updated_at",
 					      json_time(sqlite3_column_int64(st, 3))));
 	}
 	if (rc != SQLITE_DONE) {
@@ -780,8 +769,7 @@ aliases_json(struct store *s, int64_t fid, json_t **out)
 }
 
 static json_t *
-fn_summary(struct store *s, int64_t fid, const char *tenant_unused,
-	   sqlite3_stmt *st)
+fn_summary(struct store *s, int64_t fid, const char *tenant_unused, sqlite3_stmt *st)
 {
 	/* st columns: id, name, created_at, updated_at, latest */
 	json_t *aliases = NULL, *o;
@@ -793,14 +781,14 @@ fn_summary(struct store *s, int64_t fid, const char *tenant_unused,
 		      json_time(sqlite3_column_int64(st, 2)), "updated_at",
 		      json_time(sqlite3_column_int64(st, 3)), "aliases", aliases);
 	json_object_set_new(o, "latest_version",
-			    sqlite3_column_type(st, 4) == SQLITE_NULL ?
-				    json_null() :
-				    json_integer(sqlite3_column_int64(st, 4)));
+			    sqlite3_column_type(st, 4) == SQLITE_NULL
+				    ? json_null()
+				    : json_integer(sqlite3_column_int64(st, 4)));
 	return o;
 }
 
-#define FN_COLS                                                              \
-	"f.id, f.name, f.created_at, f.updated_at, "                         \
+#define FN_COLS                                      \
+	"f.id, f.name, f.created_at, f.updated_at, " \
 	"(SELECT MAX(number) FROM versions v WHERE v.function_id = f.id)"
 
 int
@@ -811,8 +799,7 @@ store_fn_get(struct store *s, int64_t tenant_id, const char *fn, json_t **out)
 	int r, rc;
 	LOCKED(s);
 
-	r = prep(s, "SELECT " FN_COLS " FROM functions f WHERE tenant_id = ? AND name = ?",
-		 &st);
+	r = prep(s, "SELECT " FN_COLS " FROM functions f WHERE tenant_id = ? AND name = ?", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, tenant_id);
@@ -824,8 +811,7 @@ store_fn_get(struct store *s, int64_t tenant_id, const char *fn, json_t **out)
 		return sqerr(s, rc);
 	o = fn_summary(s, sqlite3_column_int64(st, 0), NULL, st);
 	if (sqlite3_column_type(st, 4) != SQLITE_NULL &&
-	    version_load(s, sqlite3_column_int64(st, 0),
-			 sqlite3_column_int64(st, 4), &ver) == 0)
+	    version_load(s, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 4), &ver) == 0)
 		json_object_set_new(o, "latest", ver);
 	*out = o;
 	return 0;
@@ -839,16 +825,14 @@ store_fn_list(struct store *s, int64_t tenant_id, json_t **out)
 	int r, rc;
 	LOCKED(s);
 
-	r = prep(s, "SELECT " FN_COLS " FROM functions f WHERE tenant_id = ? ORDER BY name",
-		 &st);
+	r = prep(s, "SELECT " FN_COLS " FROM functions f WHERE tenant_id = ? ORDER BY name", &st);
 	if (r < 0) {
 		json_decref(arr);
 		return r;
 	}
 	sqlite3_bind_int64(st, 1, tenant_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(arr, fn_summary(s, sqlite3_column_int64(st, 0),
-						      NULL, st));
+		json_array_append_new(arr, fn_summary(s, sqlite3_column_int64(st, 0), NULL, st));
 	if (rc != SQLITE_DONE) {
 		json_decref(arr);
 		return sqerr(s, rc);
@@ -876,8 +860,7 @@ store_fn_delete(struct store *s, int64_t tenant_id, const char *fn)
 }
 
 int
-store_version_list(struct store *s, int64_t tenant_id, const char *fn,
-		   json_t **out)
+store_version_list(struct store *s, int64_t tenant_id, const char *fn, json_t **out)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *arr;
@@ -907,8 +890,7 @@ store_version_list(struct store *s, int64_t tenant_id, const char *fn,
 }
 
 int
-store_version_get(struct store *s, int64_t tenant_id, const char *fn,
-		  int64_t number, json_t **out)
+store_version_get(struct store *s, int64_t tenant_id, const char *fn, int64_t number, json_t **out)
 {
 	int64_t fid;
 	int r;
@@ -921,8 +903,7 @@ store_version_get(struct store *s, int64_t tenant_id, const char *fn,
 }
 
 int
-store_alias_list(struct store *s, int64_t tenant_id, const char *fn,
-		 json_t **out)
+store_alias_list(struct store *s, int64_t tenant_id, const char *fn, json_t **out)
 {
 	json_t *a = NULL;
 	int64_t fid;
@@ -940,9 +921,8 @@ store_alias_list(struct store *s, int64_t tenant_id, const char *fn,
 }
 
 int
-store_route_resolve(struct store *s, int64_t tenant_id, const char *fn,
-		    const char *alias, int64_t version,
-		    int64_t (*pick)(const char *weights, int64_t main, void *ud),
+store_route_resolve(struct store *s, int64_t tenant_id, const char *fn, const char *alias,
+		    int64_t version, int64_t (*pick)(const char *weights, int64_t main, void *ud),
 		    void *ud, struct store_route *out)
 {
 	_cleanup_stmt_ sqlite3_stmt *al = NULL, *st = NULL;

@@ -47,8 +47,8 @@ struct store_tenant {
 
 /* Insert t (name and quotas set); fills id, uid, created_at.  The uid is
  * uid_base + id - 1; -EDQUOT when that leaves [uid_base, uid_base+count). */
-int store_tenant_create(struct store *s, struct store_tenant *t,
-			uint64_t uid_base, uint64_t uid_count);
+int store_tenant_create(struct store *s, struct store_tenant *t, uint64_t uid_base,
+			uint64_t uid_count);
 int store_tenant_get(struct store *s, const char *name, struct store_tenant *out);
 int store_tenant_delete(struct store *s, int64_t id);
 /* {"tenants": [...]} */
@@ -69,14 +69,14 @@ int store_key_insert(struct store *s, struct store_key *k);
 /* Revoke key id of tenant_id (0: admin keys).  -ENOENT if none active. */
 int store_key_revoke(struct store *s, int64_t tenant_id, const char *id);
 /* Call cb for every active key; stops early when cb returns < 0. */
-int store_key_foreach_active(struct store *s,
-			     int (*cb)(const struct store_key *k, void *ud), void *ud);
+int store_key_foreach_active(struct store *s, int (*cb)(const struct store_key *k, void *ud),
+			     void *ud);
 /* {"keys": [...]} of one tenant, revoked ones included, never hashes. */
 int store_key_list(struct store *s, int64_t tenant_id, json_t **out);
 
 int store_code_exists(struct store *s, int64_t tenant_id, const char *sha256);
-int store_code_insert(struct store *s, int64_t tenant_id, const char *sha256,
-		      uint64_t size, uint64_t unpacked, uint64_t files);
+int store_code_insert(struct store *s, int64_t tenant_id, const char *sha256, uint64_t size,
+		      uint64_t unpacked, uint64_t files);
 
 /*
  * store_fn_put - record a deploy of function fn: creates the function when
@@ -85,18 +85,15 @@ int store_code_insert(struct store *s, int64_t tenant_id, const char *sha256,
  * resulting version (alias NULL: none).  One transaction.  *out is
  * {"function", "version": {...}, "created": bool, "alias": …}.
  */
-int store_fn_put(struct store *s, int64_t tenant_id, const char *fn,
-		 const char *code_sha256, const char *config_json,
-		 const char *alias, int64_t max_functions, json_t **out);
+int store_fn_put(struct store *s, int64_t tenant_id, const char *fn, const char *code_sha256,
+		 const char *config_json, const char *alias, int64_t max_functions, json_t **out);
 int store_fn_get(struct store *s, int64_t tenant_id, const char *fn, json_t **out);
 int store_fn_list(struct store *s, int64_t tenant_id, json_t **out);
 int store_fn_delete(struct store *s, int64_t tenant_id, const char *fn);
-int store_version_list(struct store *s, int64_t tenant_id, const char *fn,
-		       json_t **out);
-int store_version_get(struct store *s, int64_t tenant_id, const char *fn,
-		      int64_t number, json_t **out);
-int store_alias_list(struct store *s, int64_t tenant_id, const char *fn,
-		     json_t **out);
+int store_version_list(struct store *s, int64_t tenant_id, const char *fn, json_t **out);
+int store_version_get(struct store *s, int64_t tenant_id, const char *fn, int64_t number,
+		      json_t **out);
+int store_alias_list(struct store *s, int64_t tenant_id, const char *fn, json_t **out);
 
 /* What an invocation needs: the version picked and its code and config. */
 struct store_route {
@@ -111,10 +108,10 @@ struct store_route {
  * main_version, ud) chooses the version.  -ENOENT when the function, alias
  * or version does not exist.
  */
-int store_route_resolve(struct store *s, int64_t tenant_id, const char *fn,
-			const char *alias, int64_t version,
-			int64_t (*pick)(const char *weights, int64_t main, void *ud),
-			void *ud, struct store_route *out);
+int store_route_resolve(struct store *s, int64_t tenant_id, const char *fn, const char *alias,
+			int64_t version,
+			int64_t (*pick)(const char *weights, int64_t main, void *ud), void *ud,
+			struct store_route *out);
 
 /* ISO 8601 UTC text of a Unix-ms time into buf (at least 32 bytes). */
 void store_time_format(int64_t ms, char *buf, size_t n);

@@ -22,8 +22,7 @@
 #include "util.h"
 #include "worker.h"
 
-static void __attribute__((noreturn))
-child_fail(const char *what, const char *handler)
+static void __attribute__((noreturn)) child_fail(const char *what, const char *handler)
 {
 	int e = errno;
 
@@ -32,8 +31,7 @@ child_fail(const char *what, const char *handler)
 	_exit(127);
 }
 
-static void __attribute__((noreturn))
-child(const struct spawn_req *r, pid_t parent)
+static void __attribute__((noreturn)) child(const struct spawn_req *r, pid_t parent)
 {
 	struct rlimit rl;
 	sigset_t none;
@@ -85,9 +83,9 @@ child(const struct spawn_req *r, pid_t parent)
 	if (str_printf(path, sizeof(path), "./%s", r->handler) < 0)
 		child_fail("path", r->handler);
 	execve(path, (char *const[]){ path, NULL }, (char *const *)r->env);
-	child_fail(errno == ENOENT ? "no such file in the code" :
-		   errno == EACCES ? "not executable (chmod +x, or a #! line)" :
-				     "exec",
+	child_fail(errno == ENOENT   ? "no such file in the code"
+		   : errno == EACCES ? "not executable (chmod +x, or a #! line)"
+				     : "exec",
 		   r->handler);
 }
 

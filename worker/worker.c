@@ -33,8 +33,8 @@
 #include "worker.h"
 
 #define TAG_DATA 1u
-#define TAG_CTL 2u
-#define TAG_SIG 3u
+#define TAG_CTL  2u
+#define TAG_SIG  3u
 #define TAG_INST 4u
 
 struct inst {
@@ -55,8 +55,7 @@ struct wk {
 	char code_prefix[PATH_MAX];
 };
 
-static void __attribute__((noreturn))
-bad_peer(const char *why)
+static void __attribute__((noreturn)) bad_peer(const char *why)
 {
 	log_err("malformed invocation from the gateway (%s); restarting", why);
 	_exit(WORKER_EXIT_BAD_PEER);
@@ -82,8 +81,7 @@ reply(struct wk *w, uint64_t id, uint64_t result, uint64_t code, uint64_t dur_us
 	r = msg_send(w->data_fd, &m);
 	msg_out_free(&m);
 	if (r < 0)
-		log_warn("cannot answer invocation %llu: %s", (unsigned long long)id,
-			 strerror(-r));
+		log_warn("cannot answer invocation %llu: %s", (unsigned long long)id, strerror(-r));
 }
 
 /* Check what a compromised gateway could abuse. */
@@ -170,8 +168,8 @@ start_invocation(struct wk *w, struct msg_in *in)
 	it->next = w->insts;
 	w->insts = it;
 	w->ninst++;
-	log_debug("invocation %s fn=%s/%s v=%llu pid=%d", iv.invocation_id, iv.tenant,
-		  iv.function, (unsigned long long)iv.version, it->pid);
+	log_debug("invocation %s fn=%s/%s v=%llu pid=%d", iv.invocation_id, iv.tenant, iv.function,
+		  (unsigned long long)iv.version, it->pid);
 }
 
 static void

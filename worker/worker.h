@@ -23,10 +23,10 @@ int worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_conf
 struct spawn_req {
 	const char *code_dir; /* absolute; becomes the working directory */
 	const char *handler;  /* executable relative to code_dir */
-	uid_t uid;	      /* host uid (and gid) the handler runs as */
+	uid_t uid;            /* host uid (and gid) the handler runs as */
 	int stdin_fd, stdout_fd, stderr_fd;
 	const char *const *env; /* NULL-terminated */
-	uint64_t max_output;	/* RLIMIT_FSIZE: caps what stdout can hold */
+	uint64_t max_output;    /* RLIMIT_FSIZE: caps what stdout can hold */
 };
 
 /*

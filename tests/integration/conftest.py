@@ -162,6 +162,17 @@ class Faasd:
         return out
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def assert_no_sanitizer_reports(d):
+    """A sanitizer report from any faasd process (gateway, workers) fails the test."""
+    with open(d.log_path, errors="replace") as f:
+        text = f.read()
+    for mark in SANITIZER_MARKS:
+        assert mark not in text, "sanitizer report in faasd's log:\n" + text[-4000:]
+
+
 def sha256(data):
     import hashlib
     return hashlib.sha256(data).hexdigest()
@@ -198,6 +209,7 @@ def faasd():
     yield d
     rc = d.stop()
     assert rc == 0, "faasd exited with %s:\n%s" % (rc, d.log_text())
+    assert_no_sanitizer_reports(d)
 
 
 @pytest.fixture
@@ -217,6 +229,9 @@ def fresh_faasd():
         if d.proc and d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait()
+    for d in made:
+        if os.path.exists(d.log_path):
+            assert_no_sanitizer_reports(d)
 
 
 @pytest.fixture

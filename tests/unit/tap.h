@@ -11,37 +11,37 @@
 
 static int tap_n, tap_failed;
 
-#define ok(cond, ...)                                                          \
-	do {                                                                   \
-		tap_n++;                                                       \
-		if (cond)                                                      \
-			printf("ok %d - ", tap_n);                             \
-		else {                                                         \
-			tap_failed++;                                          \
-			printf("not ok %d - ", tap_n);                         \
-		}                                                              \
-		printf(__VA_ARGS__);                                           \
-		printf("\n");                                                  \
-		if (!(cond))                                                   \
-			printf("#   at %s:%d\n", __FILE__, __LINE__);            \
+#define ok(cond, ...)                                                 \
+	do {                                                          \
+		tap_n++;                                              \
+		if (cond)                                             \
+			printf("ok %d - ", tap_n);                    \
+		else {                                                \
+			tap_failed++;                                 \
+			printf("not ok %d - ", tap_n);                \
+		}                                                     \
+		printf(__VA_ARGS__);                                  \
+		printf("\n");                                         \
+		if (!(cond))                                          \
+			printf("#   at %s:%d\n", __FILE__, __LINE__); \
 	} while (0)
 
-#define is_int(got, want, ...)                                                 \
-	do {                                                                   \
-		long long _g = (long long)(got), _w = (long long)(want);       \
-		ok(_g == _w, __VA_ARGS__);                                     \
-		if (_g != _w)                                                  \
-			printf("#   got %lld, want %lld\n", _g, _w);             \
+#define is_int(got, want, ...)                                           \
+	do {                                                             \
+		long long _g = (long long)(got), _w = (long long)(want); \
+		ok(_g == _w, __VA_ARGS__);                               \
+		if (_g != _w)                                            \
+			printf("#   got %lld, want %lld\n", _g, _w);     \
 	} while (0)
 
-#define is_str(got, want, ...)                                                 \
-	do {                                                                   \
-		const char *_g = (got), *_w = (want);                          \
-		int _same = _g && _w && strcmp(_g, _w) == 0;                   \
-		ok(_same, __VA_ARGS__);                                        \
-		if (!_same)                                                    \
+#define is_str(got, want, ...)                                                  \
+	do {                                                                    \
+		const char *_g = (got), *_w = (want);                           \
+		int _same = _g && _w && strcmp(_g, _w) == 0;                    \
+		ok(_same, __VA_ARGS__);                                         \
+		if (!_same)                                                     \
 			printf("#   got '%s', want '%s'\n", _g ? _g : "(null)", \
-			       _w ? _w : "(null)");                            \
+			       _w ? _w : "(null)");                             \
 	} while (0)
 
 static inline int

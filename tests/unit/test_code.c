@@ -14,8 +14,8 @@ struct ent {
 	const char *name;
 	mode_t type;
 	mode_t perm;
-	const char *data;   /* file data, or link target */
-	int64_t fake_size;  /* declared size when data is NULL */
+	const char *data;  /* file data, or link target */
+	int64_t fake_size; /* declared size when data is NULL */
 };
 
 /* Write entries as a gzip tar into a new temp file; returns its fd. */
@@ -42,7 +42,8 @@ make_tar(const struct ent *e, size_t n)
 			archive_entry_set_filetype(x, AE_IFREG);
 			archive_entry_set_hardlink(x, e[i].data);
 		} else if (e[i].type == AE_IFREG)
-			archive_entry_set_size(x, e[i].data ? (int64_t)strlen(e[i].data) : e[i].fake_size);
+			archive_entry_set_size(x, e[i].data ? (int64_t)strlen(e[i].data)
+							    : e[i].fake_size);
 		archive_write_header(a, x);
 		if (e[i].type == AE_IFREG && e[i].data)
 			archive_write_data(a, e[i].data, strlen(e[i].data));
@@ -51,7 +52,8 @@ make_tar(const struct ent *e, size_t n)
 			int64_t left = e[i].fake_size;
 
 			while (left > 0) {
-				size_t c = left > (int64_t)sizeof(zeros) ? sizeof(zeros) : (size_t)left;
+				size_t c = left > (int64_t)sizeof(zeros) ? sizeof(zeros)
+									 : (size_t)left;
 
 				archive_write_data(a, zeros, c);
 				left -= (int64_t)c;
@@ -200,7 +202,8 @@ main(void)
 		if (write(fd, "this is not gzip", 16) < 0)
 			abort();
 		snprintf(dest, 256, "garbage");
-		is_int(code_unpack(fd, dest, &lim, &st2, diag, sizeof(diag)), -EBADMSG, "garbage refused");
+		is_int(code_unpack(fd, dest, &lim, &st2, diag, sizeof(diag)), -EBADMSG,
+		       "garbage refused");
 		close(fd);
 	}
 	snprintf(p, sizeof(p), "%s", base);

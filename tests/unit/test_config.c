@@ -32,7 +32,8 @@ main(void)
 	is_str(c.state_dir, "/var/lib/faasd", "default state dir");
 	ok(c.workers >= 1, "default workers");
 	is_int(c.max_body_bytes, 6 << 20, "default body limit 6 MiB");
-	is_int(load("# comment\nlisten = 0.0.0.0:9000\n\nworkers=3 # trailing\n", &c, diag), 0, "valid file");
+	is_int(load("# comment\nlisten = 0.0.0.0:9000\n\nworkers=3 # trailing\n", &c, diag), 0,
+	       "valid file");
 	is_str(c.listen, "0.0.0.0:9000", "listen set");
 	is_int(c.workers, 3, "workers set");
 	is_int(load("listen = nope\n", &c, diag), -EINVAL, "bad listen");
@@ -46,6 +47,7 @@ main(void)
 	is_int(load("log_level = debug\n", &c, diag), 0, "log level");
 	is_int(c.log_level, 7, "debug level");
 	config_defaults(&c);
-	is_int(config_load(&c, "/nonexistent/faasd.conf", diag, sizeof(diag)), -ENOENT, "missing file");
+	is_int(config_load(&c, "/nonexistent/faasd.conf", diag, sizeof(diag)), -ENOENT,
+	       "missing file");
 	return done();
 }

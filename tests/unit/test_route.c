@@ -19,21 +19,25 @@ main(void)
 	is_int(route_parse("/v1/tenants/acme/keys/key_0123", &r, diag, sizeof(diag)), 0, "key");
 	is_int(r.kind, ROUTE_KEY, "key kind");
 	is_str(r.sub, "key_0123", "key id");
-	is_int(route_parse("/v1/tenants/acme/code/abc", &r, diag, sizeof(diag)), -EINVAL, "short digest");
-	is_int(route_parse("/v1/tenants/acme/functions/hello/versions/3", &r, diag, sizeof(diag)), 0,
-	       "version");
+	is_int(route_parse("/v1/tenants/acme/code/abc", &r, diag, sizeof(diag)), -EINVAL,
+	       "short digest");
+	is_int(route_parse("/v1/tenants/acme/functions/hello/versions/3", &r, diag, sizeof(diag)),
+	       0, "version");
 	is_int(r.version, 3, "version number");
-	is_int(route_parse("/v1/tenants/acme/functions/hello/versions/x", &r, diag, sizeof(diag)), -EINVAL,
-	       "bad version");
-	is_int(route_parse("/v1/tenants/../functions", &r, diag, sizeof(diag)), -EINVAL, "dot-dot tenant");
+	is_int(route_parse("/v1/tenants/acme/functions/hello/versions/x", &r, diag, sizeof(diag)),
+	       -EINVAL, "bad version");
+	is_int(route_parse("/v1/tenants/../functions", &r, diag, sizeof(diag)), -EINVAL,
+	       "dot-dot tenant");
 	ok(strstr(diag, "tenant name") != NULL, "diag names tenant: %s", diag);
-	is_int(route_parse("/v1/tenants/ACME", &r, diag, sizeof(diag)), -EINVAL, "uppercase tenant");
+	is_int(route_parse("/v1/tenants/ACME", &r, diag, sizeof(diag)), -EINVAL,
+	       "uppercase tenant");
 	is_int(route_parse("/v1/nothing", &r, diag, sizeof(diag)), -ENOENT, "unknown");
 	is_int(route_parse("/v1//tenants", &r, diag, sizeof(diag)), -ENOENT, "empty segment");
 	is_int(route_parse("/fn/acme/hello", &r, diag, sizeof(diag)), 0, "invoke");
 	is_int(r.kind, ROUTE_INVOKE, "invoke kind");
 	is_str(r.rest, "", "no rest");
-	is_int(route_parse("/fn/acme/hello:live/a/b", &r, diag, sizeof(diag)), 0, "invoke alias path");
+	is_int(route_parse("/fn/acme/hello:live/a/b", &r, diag, sizeof(diag)), 0,
+	       "invoke alias path");
 	is_str(r.qualifier, "live", "alias qualifier");
 	is_int(r.version, 0, "alias is not a version");
 	is_str(r.rest, "/a/b", "rest path");
@@ -55,7 +59,8 @@ main(void)
 		snprintf(path, sizeof(path), "/v1/tenants/%s", longname);
 		is_int(route_parse(path, &r, diag, sizeof(diag)), -EINVAL, "overlong tenant in v1");
 	}
-	is_int(route_parse("/fn/acme/caf\xc3\xa9", &r, diag, sizeof(diag)), -EINVAL, "unicode function");
+	is_int(route_parse("/fn/acme/caf\xc3\xa9", &r, diag, sizeof(diag)), -EINVAL,
+	       "unicode function");
 	is_int(route_parse("/v1/tenants/acme/functions/f/deployments", &r, diag, sizeof(diag)), 0,
 	       "deployments are known");
 	is_int(r.kind, ROUTE_NOT_YET, "but not served yet");

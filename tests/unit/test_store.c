@@ -60,12 +60,16 @@ main(void)
 	is_int(n, 0, "no active key");
 
 	is_int(store_code_exists(s, t.id, "aa"), -ENOENT, "no code");
-	is_int(store_code_insert(s, t.id, "0000000000000000000000000000000000000000000000000000000000000000", 1,
-				 2, 3),
+	is_int(store_code_insert(s, t.id,
+				 "0000000000000000000000000000000000000000000000000000000000000000",
+				 1, 2, 3),
 	       0, "insert code");
-	is_int(store_code_exists(s, t.id, "0000000000000000000000000000000000000000000000000000000000000000"),
+	is_int(store_code_exists(
+		       s, t.id, "0000000000000000000000000000000000000000000000000000000000000000"),
 	       0, "code exists");
-	is_int(store_code_exists(s, t2.id, "0000000000000000000000000000000000000000000000000000000000000000"),
+	is_int(store_code_exists(
+		       s, t2.id,
+		       "0000000000000000000000000000000000000000000000000000000000000000"),
 	       -ENOENT, "code is per tenant");
 
 	is_int(store_fn_put(s, t.id, "f", "c1", "{\"a\":1}", "live", 2, &out), 0, "deploy v1");
@@ -77,9 +81,11 @@ main(void)
 	       "still v1");
 	json_decref(out);
 	is_int(store_fn_put(s, t.id, "f", "c1", "{\"a\":2}", "live", 2, &out), 0, "config change");
-	is_int(json_integer_value(json_object_get(json_object_get(out, "version"), "number")), 2, "v2");
+	is_int(json_integer_value(json_object_get(json_object_get(out, "version"), "number")), 2,
+	       "v2");
 	json_decref(out);
-	is_int(store_fn_put(s, t.id, "f", "c1", "{\"a\":1}", "live", 2, &out), 0, "back to old config");
+	is_int(store_fn_put(s, t.id, "f", "c1", "{\"a\":1}", "live", 2, &out), 0,
+	       "back to old config");
 	is_int(json_integer_value(json_object_get(json_object_get(out, "version"), "number")), 3,
 	       "a change back is a new version v3");
 	json_decref(out);
@@ -89,13 +95,16 @@ main(void)
 	is_int(store_route_resolve(s, t.id, "f", NULL, 1, NULL, NULL, &sr), 0, "resolve version 1");
 	is_int(json_integer_value(json_object_get(sr.config, "a")), 1, "v1 config");
 	json_decref(sr.config);
-	is_int(store_route_resolve(s, t.id, "f", "staging", 0, NULL, NULL, &sr), -ENOENT, "missing alias");
-	is_int(store_route_resolve(s, t.id, "f", NULL, 9, NULL, NULL, &sr), -ENOENT, "missing version");
+	is_int(store_route_resolve(s, t.id, "f", "staging", 0, NULL, NULL, &sr), -ENOENT,
+	       "missing alias");
+	is_int(store_route_resolve(s, t.id, "f", NULL, 9, NULL, NULL, &sr), -ENOENT,
+	       "missing version");
 	is_int(store_route_resolve(s, t2.id, "f", "live", 0, NULL, NULL, &sr), -ENOENT,
 	       "other tenant cannot see f");
 	is_int(store_fn_put(s, t.id, "g", "c1", "{}", NULL, 2, &out), 0, "second function");
 	json_decref(out);
-	is_int(store_fn_put(s, t.id, "h", "c1", "{}", NULL, 2, &out), -EDQUOT, "max_functions enforced");
+	is_int(store_fn_put(s, t.id, "h", "c1", "{}", NULL, 2, &out), -EDQUOT,
+	       "max_functions enforced");
 	is_int(store_fn_delete(s, t.id, "f"), 0, "delete function");
 	is_int(store_fn_get(s, t.id, "f", &out), -ENOENT, "gone");
 	is_int(store_fn_put(s, t.id, "f", "c1", "{\"a\":1}", "live", 2, &out), 0, "recreate");

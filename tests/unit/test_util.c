@@ -15,7 +15,8 @@ main(void)
 
 	is_int(str_copy(buf, sizeof(buf), "abc"), 0, "str_copy fits");
 	is_str(buf, "abc", "str_copy copied");
-	is_int(str_copy(buf, sizeof(buf), "abcdefghij"), -ENAMETOOLONG, "str_copy reports truncation");
+	is_int(str_copy(buf, sizeof(buf), "abcdefghij"), -ENAMETOOLONG,
+	       "str_copy reports truncation");
 	is_str(buf, "abcdefg", "str_copy keeps a terminated prefix");
 	is_int(str_printf(buf, sizeof(buf), "%d", 1234567), 7, "str_printf fits exactly");
 	is_int(str_printf(buf, sizeof(buf), "%d", 12345678), -ENAMETOOLONG, "str_printf overflow");
