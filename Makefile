@@ -43,7 +43,7 @@ UNIT_BINS  = $(addprefix $(O)/tests/,$(UNIT_TESTS))
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(patsubst $(O)/%,%,$(1)))
 
-.PHONY: all clean check unit integration asan fuzz install bench format-check
+.PHONY: all clean check unit integration asan fuzz install bench format-check tidy
 all: $(O)/faasd $(O)/faasctl
 
 $(O)/schema_sql.c: schema/embed.sh $(sort $(wildcard schema/*.sql))
@@ -90,7 +90,14 @@ asan:
 format-check:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
-check: all unit format-check integration asan
+TIDY_SRC = $(filter-out $(O)/%,$(COMMON_SRC) $(STORE_SRC) $(GATEWAY_SRC) $(WORKER_SRC) \
+	$(DAEMON_SRC) $(CLI_SRC))
+tidy: $(O)/schema_sql.c
+	@fail=0; for f in $(TIDY_SRC); do \
+		clang-tidy --quiet $$f -- $(CFLAGS_BASE) $(CFLAGS_PKGS) 2>/dev/null || fail=1; \
+	done; test $$fail -eq 0
+
+check: all unit format-check tidy integration asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	FAASD_BIN=$(CURDIR)/build-asan/faasd FAASCTL_BIN=$(CURDIR)/build-asan/faasctl \
 		$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)

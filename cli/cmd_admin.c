@@ -239,7 +239,7 @@ cmd_key(struct cli *c, int argc, char **argv)
 		       "       faasctl key revoke ID\n\nKeys of your tenant (needs an owner token).\n");
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
-	if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "revoke")) {
+	if (!str_oneof(sub, "create", "list", "revoke", NULL)) {
 		fprintf(stderr, "faasctl key: unknown subcommand '%s' (create, list, revoke)\n",
 			sub);
 		return EXIT_USAGE;

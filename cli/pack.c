@@ -125,17 +125,26 @@ add_tree(struct packer *p, const char *root, const char *rel)
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (nn == cap) {
+			char **grown;
+
 			cap = cap ? cap * 2 : 32;
-			names = realloc(names, cap * sizeof(*names));
-			if (!names) {
-				closedir(d);
-				return -ENOMEM;
+			grown = realloc(names, cap * sizeof(*names));
+			if (!grown) {
+				r = -ENOMEM;
+				break;
 			}
+			names = grown;
 		}
-		names[nn++] = strdup(de->d_name);
+		names[nn] = strdup(de->d_name);
+		if (!names[nn]) {
+			r = -ENOMEM;
+			break;
+		}
+		nn++;
 	}
 	closedir(d);
-	qsort(names, nn, sizeof(*names), cmp_names);
+	if (nn)
+		qsort(names, nn, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < nn && r == 0; i++) {
 		char child[4096], full[4096], target[4096];
 		struct archive_entry *e;

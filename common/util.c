@@ -45,6 +45,20 @@ str_printf(char *dst, size_t n, const char *fmt, ...)
 }
 
 bool
+str_oneof(const char *s, ...)
+{
+	va_list ap;
+	const char *c;
+	bool found = false;
+
+	va_start(ap, s);
+	while (!found && (c = va_arg(ap, const char *)) != NULL)
+		found = strcmp(s, c) == 0;
+	va_end(ap);
+	return found;
+}
+
+bool
 str_startswith(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;

@@ -70,6 +70,9 @@ int str_copy(char *dst, size_t n, const char *src);
  */
 int str_printf(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Returns true when s equals one of the strings that follow (NULL ends). */
+bool str_oneof(const char *s, ...) __attribute__((sentinel));
+
 /* Returns true when s starts with prefix. */
 bool str_startswith(const char *s, const char *prefix);
 

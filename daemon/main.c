@@ -581,9 +581,9 @@ static void
 handle_ctl(struct parent *p)
 {
 	struct msg_in in;
-	int r;
 
-	while ((r = msg_recv(p->gw.ctl_fd, &in)) == 1) {
+	/* EOF means the gateway died; SIGCHLD handles that. */
+	while (msg_recv(p->gw.ctl_fd, &in) == 1) {
 		if (in.type == MSG_READY && in.nfds == 0) {
 			if (!p->ready_sent) {
 				(void)sd_notify_send("READY=1\nSTATUS=serving");

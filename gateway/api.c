@@ -185,9 +185,8 @@ tenants_post(struct req *q)
 	if (!body)
 		return ret;
 	json_object_foreach (body, key, v) {
-		if (strcmp(key, "name") && strcmp(key, "max_functions") &&
-		    strcmp(key, "max_instances") && strcmp(key, "max_memory_mb") &&
-		    strcmp(key, "allow_host_network")) {
+		if (!str_oneof(key, "name", "max_functions", "max_instances", "max_memory_mb",
+			       "allow_host_network", NULL)) {
 			ret = gw_error(q, 400, "invalid_request", "unknown key '%.64s'", key);
 			goto out;
 		}
@@ -315,7 +314,7 @@ keys_endpoint(struct req *q, const char *method)
 	if (!body)
 		return ret;
 	json_object_foreach (body, key, v) {
-		if (strcmp(key, "scope") && strcmp(key, "name")) {
+		if (!str_oneof(key, "scope", "name", NULL)) {
 			ret = gw_error(q, 400, "invalid_request", "unknown key '%.64s'", key);
 			goto out;
 		}

@@ -77,8 +77,12 @@ auth_token_new(char token[64], uint8_t hash[32], char id[32])
 	b64[len] = 0;
 	(void)str_printf(token, 64, "fsk_%s", (char *)b64);
 	auth_token_hash(token, hash);
-	memcpy(id, "key_", 4);
-	hex_encode(idraw, sizeof(idraw), id + 4);
+	{
+		char hex[2 * sizeof(idraw) + 1];
+
+		hex_encode(idraw, sizeof(idraw), hex);
+		(void)str_printf(id, 32, "key_%s", hex);
+	}
 	OPENSSL_cleanse(raw, sizeof(raw));
 	return 0;
 }

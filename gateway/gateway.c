@@ -156,7 +156,7 @@ request_begin(struct req *q, const char *url, const char *method)
 	case ROUTE_CODE: {
 		enum MHD_Result ret;
 
-		if (strcmp(method, "PUT") && strcmp(method, "HEAD") && strcmp(method, "GET"))
+		if (!str_oneof(method, "PUT", "HEAD", "GET", NULL))
 			return gw_error(q, 405, "method_not_allowed", "use HEAD or PUT");
 		if (api_authorize(q, q->route.tenant, SCOPE_DEPLOY, &ret) < 0)
 			return ret;

@@ -7,7 +7,7 @@ set -eu
 pkgs="gcc make pkg-config libmicrohttpd-dev libseccomp-dev libcap-dev libsqlite3-dev
 libssl-dev libjansson-dev libcurl4-openssl-dev libarchive-dev ca-certificates"
 if [ "${1:-}" = test ]; then
-	pkgs="$pkgs python3 python3-pytest clang-format sqlite3"
+	pkgs="$pkgs python3 python3-pytest clang-format clang-tidy sqlite3"
 fi
 missing=""
 for p in $pkgs; do

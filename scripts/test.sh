@@ -20,6 +20,7 @@ stage() {
 stage "build" make -s -j"$(nproc)" all
 stage "unit tests" make -s unit
 stage "format" make -s format-check
+stage "clang-tidy" make -s tidy
 stage "integration" make -s integration
 stage "ASan+UBSan build and unit tests" make -s asan
 stage "ASan+UBSan integration" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
