@@ -55,6 +55,13 @@ void http_resp_free(struct http_resp *r);
  * EXIT_SERVER on any failure. */
 int api_json(struct cli *c, const char *method, const char *path, json_t *body, json_t **out);
 
+/*
+ * tenant_api - api_json() on "/v1/tenants/TENANT" + the formatted suffix,
+ * where TENANT is the one commands act on (cli_tenant).  Same returns.
+ */
+int tenant_api(struct cli *c, const char *method, json_t *body, json_t **out, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
 /* Print the server's error (JSON error shape or raw) to stderr. */
 void print_http_error(const struct http_resp *r);
 

@@ -229,7 +229,6 @@ int
 cmd_key(struct cli *c, int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "";
-	char path[256];
 	json_t *out, *body;
 	int r;
 
@@ -244,14 +243,11 @@ cmd_key(struct cli *c, int argc, char **argv)
 			sub);
 		return EXIT_USAGE;
 	}
-	if (cli_tenant(c) < 0)
-		return EXIT_SERVER;
 	if (strcmp(sub, "list") == 0) {
 		size_t i;
 		json_t *k;
 
-		(void)str_printf(path, sizeof(path), "/v1/tenants/%s/keys", c->tenant);
-		r = api_json(c, "GET", path, NULL, &out);
+		r = tenant_api(c, "GET", NULL, &out, "/keys");
 		if (r)
 			return r;
 		if (c->json)
@@ -276,8 +272,7 @@ cmd_key(struct cli *c, int argc, char **argv)
 				"faasctl key revoke: needs the key ID (see 'faasctl key list')\n");
 			return EXIT_USAGE;
 		}
-		(void)str_printf(path, sizeof(path), "/v1/tenants/%s/keys/%s", c->tenant, argv[2]);
-		r = api_json(c, "DELETE", path, NULL, &out);
+		r = tenant_api(c, "DELETE", NULL, &out, "/keys/%s", argv[2]);
 		if (r)
 			return r;
 		if (c->json)
@@ -308,8 +303,7 @@ cmd_key(struct cli *c, int argc, char **argv)
 		json_decref(body);
 		return EXIT_USAGE;
 	}
-	(void)str_printf(path, sizeof(path), "/v1/tenants/%s/keys", c->tenant);
-	r = api_json(c, "POST", path, body, &out);
+	r = tenant_api(c, "POST", body, &out, "/keys");
 	json_decref(body);
 	if (r)
 		return r;

@@ -213,9 +213,8 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 	json_object_del(body, "ignore");
 	(void)str_printf(diag, sizeof(diag), "sha256:%s", sha);
 	json_object_set_new(body, "code", json_string(diag));
-	(void)str_printf(api, sizeof(api), "/v1/tenants/%s/functions/%s?alias=%s", c->tenant,
-			 json_string_value(json_object_get(m, "name")), alias);
-	r = api_json(c, "PUT", api, body, &out);
+	r = tenant_api(c, "PUT", body, &out, "/functions/%s?alias=%s",
+		       json_string_value(json_object_get(m, "name")), alias);
 	json_decref(body);
 	if (r)
 		goto out;
@@ -237,18 +236,9 @@ out:
 	return r;
 }
 
-static int
-simple_get(struct cli *c, const char *method, const char *path, json_t **out)
-{
-	if (cli_tenant(c) < 0)
-		return EXIT_SERVER;
-	return api_json(c, method, path, NULL, out);
-}
-
 int
 cmd_list(struct cli *c, int argc, char **argv)
 {
-	char path[256];
 	json_t *out, *f;
 	size_t i;
 	int r;
@@ -261,10 +251,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "faasctl list: takes no arguments\n");
 		return EXIT_USAGE;
 	}
-	if (cli_tenant(c) < 0)
-		return EXIT_SERVER;
-	(void)str_printf(path, sizeof(path), "/v1/tenants/%s/functions", c->tenant);
-	r = api_json(c, "GET", path, NULL, &out);
+	r = tenant_api(c, "GET", NULL, &out, "/functions");
 	if (r)
 		return r;
 	if (c->json)
@@ -293,7 +280,6 @@ int
 cmd_info(struct cli *c, int argc, char **argv)
 {
 	const char *fn, *k;
-	char path[256];
 	json_t *out, *a;
 	int r;
 
@@ -303,10 +289,7 @@ cmd_info(struct cli *c, int argc, char **argv)
 	}
 	if ((r = need_fn("info", argc, argv, &fn)))
 		return r;
-	if (cli_tenant(c) < 0)
-		return EXIT_SERVER;
-	(void)str_printf(path, sizeof(path), "/v1/tenants/%s/functions/%s", c->tenant, fn);
-	r = simple_get(c, "GET", path, &out);
+	r = tenant_api(c, "GET", NULL, &out, "/functions/%s", fn);
 	if (r)
 		return r;
 	if (c->json)
@@ -341,7 +324,6 @@ int
 cmd_versions(struct cli *c, int argc, char **argv)
 {
 	const char *fn;
-	char path[256];
 	json_t *out, *v;
 	size_t i;
 	int r;
@@ -352,10 +334,7 @@ cmd_versions(struct cli *c, int argc, char **argv)
 	}
 	if ((r = need_fn("versions", argc, argv, &fn)))
 		return r;
-	if (cli_tenant(c) < 0)
-		return EXIT_SERVER;
-	(void)str_printf(path, sizeof(path), "/v1/tenants/%s/functions/%s/versions", c->tenant, fn);
-	r = api_json(c, "GET", path, NULL, &out);
+	r = tenant_api(c, "GET", NULL, &out, "/functions/%s/versions", fn);
 	if (r)
 		return r;
 	if (c->json)
@@ -378,7 +357,6 @@ int
 cmd_delete(struct cli *c, int argc, char **argv)
 {
 	const char *fn;
-	char path[256];
 	json_t *out;
 	int r;
 
@@ -388,10 +366,7 @@ cmd_delete(struct cli *c, int argc, char **argv)
 	}
 	if ((r = need_fn("delete", argc, argv, &fn)))
 		return r;
-	if (cli_tenant(c) < 0)
-		return EXIT_SERVER;
-	(void)str_printf(path, sizeof(path), "/v1/tenants/%s/functions/%s", c->tenant, fn);
-	r = api_json(c, "DELETE", path, NULL, &out);
+	r = tenant_api(c, "DELETE", NULL, &out, "/functions/%s", fn);
 	if (r)
 		return r;
 	if (c->json)

@@ -5,6 +5,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,4 +174,24 @@ api_json(struct cli *c, const char *method, const char *path, json_t *body, json
 		return EXIT_SERVER;
 	}
 	return 0;
+}
+
+int
+tenant_api(struct cli *c, const char *method, json_t *body, json_t **out, const char *fmt, ...)
+{
+	char suffix[512], path[640];
+	va_list ap;
+	int n;
+
+	if (cli_tenant(c) < 0)
+		return EXIT_SERVER;
+	va_start(ap, fmt);
+	n = vsnprintf(suffix, sizeof(suffix), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(suffix) ||
+	    str_printf(path, sizeof(path), "/v1/tenants/%s%s", c->tenant, suffix) < 0) {
+		fprintf(stderr, "faasctl: request path too long\n");
+		return EXIT_USAGE;
+	}
+	return api_json(c, method, path, body, out);
 }
