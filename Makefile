@@ -17,7 +17,7 @@ PKGS_D   = libmicrohttpd libseccomp libcap sqlite3 libcrypto jansson libarchive
 PKGS_CLI = libcurl jansson libarchive libcrypto
 
 CFLAGS_BASE = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
-	-fno-strict-aliasing -I. -Icommon -Istore -Igateway -Icli
+	-fno-strict-aliasing -I. -Icommon -Istore -Igateway -Icli -Iworker/sandbox
 CFLAGS  ?=
 SANFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(SANFLAGS) $(CFLAGS)
@@ -30,14 +30,16 @@ COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c \
 STORE_SRC   = store/store.c $(O)/schema_sql.c
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c
-WORKER_SRC  = worker/worker.c worker/spawn.c
+SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
+	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c
+WORKER_SRC  = worker/worker.c $(SANDBOX_SRC)
 DAEMON_SRC  = daemon/main.c daemon/sdnotify.c daemon/privdrop.c
 CLI_SRC     = cli/faasctl.c cli/http.c cli/buf.c cli/pack.c cli/cmd_admin.c cli/cmd_fn.c
 
 FAASD_SRC = $(DAEMON_SRC) $(GATEWAY_SRC) $(WORKER_SRC) $(STORE_SRC) $(COMMON_SRC)
 CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c
 
-UNIT_TESTS = test_util test_msg test_names test_fnconfig test_config \
+UNIT_TESTS = test_util test_msg test_names test_fnconfig test_config test_sandbox \
 	test_store test_route test_cgi test_code test_auth test_pack
 UNIT_BINS  = $(addprefix $(O)/tests/,$(UNIT_TESTS))
 
@@ -66,7 +68,7 @@ $(O)/faasctl: $(call obj,$(CLI_ALL))
 
 # Unit tests: each links the module under test plus common/ and store/.
 LIB_OBJS = $(call obj,$(COMMON_SRC) $(STORE_SRC) gateway/route.c gateway/cgi.c \
-	gateway/unpack.c gateway/auth.c cli/pack.c cli/buf.c)
+	gateway/unpack.c gateway/auth.c cli/pack.c cli/buf.c $(SANDBOX_SRC))
 $(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)

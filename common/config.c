@@ -32,6 +32,9 @@ config_defaults(struct faasd_config *c)
 	c->max_output_bytes = 6u << 20;
 	c->max_log_bytes = 64u << 10;
 	c->drain_timeout_s = 30;
+	c->pids_max = 64;
+	c->cpu_millicores = 1000;
+	c->tmp_max_mb = 512;
 	c->log_level = LOG_INFO;
 }
 
@@ -55,6 +58,9 @@ static const struct u64_key u64_keys[] = {
 	U64K(max_output_bytes, 1024, 1u << 30),
 	U64K(max_log_bytes, 1024, 16u << 20),
 	U64K(drain_timeout_s, 0, 3600),
+	U64K(pids_max, 4, 100000),
+	U64K(cpu_millicores, 10, 256000),
+	U64K(tmp_max_mb, 1, 1048576),
 };
 
 int

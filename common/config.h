@@ -24,6 +24,9 @@ struct faasd_config {
 	uint64_t max_output_bytes;
 	uint64_t max_log_bytes;
 	uint64_t drain_timeout_s;
+	uint64_t pids_max;       /* processes per instance */
+	uint64_t cpu_millicores; /* CPU per instance, 1000 = one CPU */
+	uint64_t tmp_max_mb;     /* /tmp size cap (also at most half the memory) */
 	int log_level;
 };
 

@@ -335,6 +335,8 @@ invoke_field(const struct field *f, void *ud)
 		return get_u64(f, &o->max_output);
 	case MSG_T_HAS_BODY:
 		return get_u64(f, &c->has_body);
+	case MSG_T_NETWORK_HOST:
+		return get_u64(f, &o->network_host);
 	case MSG_T_ENV:
 		if (o->nenv >= MSG_MAX_ENV)
 			return -EBADMSG;
@@ -370,7 +372,7 @@ msg_invoke_decode(const struct msg_in *in, struct msg_invoke *out)
 	for (size_t i = 0; i < ARRAY_SIZE(required); i++)
 		if (!SEEN(c.seen, required[i]))
 			return -EBADMSG;
-	if (c.has_body > 1 || in->nfds != c.has_body)
+	if (c.has_body > 1 || in->nfds != c.has_body || out->network_host > 1)
 		return -EBADMSG;
 	if (c.has_body)
 		out->body_fd = in->fds[0];
@@ -420,7 +422,7 @@ msg_invoke_done_decode(const struct msg_in *in, struct msg_invoke_done *out)
 		return -EBADMSG;
 	if (!SEEN(c.seen, MSG_T_ID) || !SEEN(c.seen, MSG_T_RESULT))
 		return -EBADMSG;
-	if (out->result < INVOKE_EXITED || out->result > INVOKE_REJECTED)
+	if (out->result < INVOKE_EXITED || out->result > INVOKE_OOM)
 		return -EBADMSG;
 	/* Output fds come as a pair or not at all. */
 	if (in->nfds == 2) {

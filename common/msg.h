@@ -59,6 +59,7 @@ enum msg_tag {
 	MSG_T_LOG_LEVEL,
 	MSG_T_DRAIN_TIMEOUT_S,
 	MSG_T_MAX_BODY,
+	MSG_T_NETWORK_HOST,
 	MSG_T_TAG_MAX,
 };
 
@@ -132,6 +133,7 @@ struct msg_invoke {
 	uint64_t timeout_ms;
 	uint64_t memory_mb;
 	uint64_t max_output;              /* cap on stdout bytes */
+	uint64_t network_host;            /* 1: share the host network (the tenant is allowed) */
 	const char *env[MSG_MAX_ENV + 1]; /* NULL-terminated "K=V" */
 	unsigned nenv;
 	int body_fd; /* -1 when there is no body; owned by the msg_in */
@@ -143,6 +145,7 @@ enum msg_result {
 	INVOKE_TIMEOUT,
 	INVOKE_SPAWN_FAILED, /* code = errno */
 	INVOKE_REJECTED,     /* worker refused the message: code = errno */
+	INVOKE_OOM,          /* killed by the memory limit */
 };
 
 struct msg_invoke_done {

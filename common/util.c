@@ -127,8 +127,8 @@ read_file_bounded(const char *path, size_t max, char **out, size_t *len)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *buf = NULL;
+	size_t got = 0, cap;
 	struct stat st;
-	ssize_t r;
 
 	if (fd < 0)
 		return -errno;
@@ -138,15 +138,36 @@ read_file_bounded(const char *path, size_t max, char **out, size_t *len)
 		return -EINVAL;
 	if ((uint64_t)st.st_size > max)
 		return -EFBIG;
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return -ENOMEM;
-	r = read_full(fd, buf, (size_t)st.st_size);
-	if (r < 0)
-		return (int)r;
-	buf[r] = '\0';
+	/* st_size is a hint only: files in /proc say 0.  Read to EOF. */
+	cap = (size_t)st.st_size + 1 > 4096 ? (size_t)st.st_size + 1 : 4096;
+	for (;;) {
+		ssize_t r;
+
+		if (got + 1 >= cap || !buf) {
+			char *nb;
+
+			if (buf)
+				cap *= 2;
+			nb = realloc(buf, cap);
+			if (!nb)
+				return -ENOMEM;
+			buf = nb;
+		}
+		r = read(fd, buf + got, cap - got - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+		if (got > max)
+			return -EFBIG;
+	}
+	buf[got] = '\0';
 	if (len)
-		*len = (size_t)r;
+		*len = got;
 	*out = TAKE_PTR(buf);
 	return 0;
 }

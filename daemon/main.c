@@ -35,6 +35,7 @@
 #include "gateway/gateway.h"
 #include "log.h"
 #include "msg.h"
+#include "sb.h"
 #include "store.h"
 #include "util.h"
 #include "worker/worker.h"
@@ -65,6 +66,7 @@ struct parent {
 	int pending_gw_fds[MAX_WORKERS]; /* gateway ends for the next gateway start */
 	bool ready_sent;
 	bool token_created;
+	struct sb_cgroups cgroups;
 	char url[160]; /* http://ADDR:PORT actually bound */
 };
 
@@ -224,6 +226,7 @@ prepare_state(struct parent *p)
 		const char *name;
 		mode_t mode;
 	} dirs[] = { { "db", 0700 }, { "code", 0755 }, { "tmp", 0700 } };
+	static const char *const root_only[] = { "root" };
 	char path[PATH_MAX + 32], diag[512];
 	struct store *s = NULL;
 	bool created;
@@ -243,6 +246,17 @@ prepare_state(struct parent *p)
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		(void)str_printf(path, sizeof(path), "%s/%s", p->cfg.state_dir, dirs[i].name);
 		r = mkdir_owned(path, dirs[i].mode, p->uid, p->gid);
+		if (r < 0) {
+			log_err("cannot prepare %s: %s", path, strerror(-r));
+			return r;
+		}
+	}
+	/* Mount point of each sandbox's new root (inside its own mount
+	 * namespace): root-owned so nothing can pre-empt it, searchable
+	 * because the sandbox builds its root as the tenant's uid. */
+	for (size_t i = 0; i < ARRAY_SIZE(root_only); i++) {
+		(void)str_printf(path, sizeof(path), "%s/%s", p->cfg.state_dir, root_only[i]);
+		r = mkdir_owned(path, 0755, 0, 0);
 		if (r < 0) {
 			log_err("cannot prepare %s: %s", path, strerror(-r));
 			return r;
@@ -297,6 +311,49 @@ prepare_state(struct parent *p)
 			}
 		}
 	}
+	return 0;
+}
+
+/*
+ * Find the cgroup subtree, make it ours, and remove what a crashed faasd
+ * left in it.  Also check that user namespaces work here: without them no
+ * handler can run, and the reason is better said now than per request.
+ */
+static int
+prepare_sandboxing(struct parent *p)
+{
+	_cleanup_free_ char *self = NULL;
+	int r;
+
+	r = sb_probe_userns();
+	if (r < 0) {
+		log_err("cannot create user namespaces (%s): faasd runs every handler in one; "
+			"check sysctl user.max_user_namespaces (and kernel.unprivileged_userns_clone "
+			"on older Debian kernels)",
+			strerror(-r));
+		return r;
+	}
+	r = read_file_bounded("/proc/self/cgroup", 1u << 16, &self, NULL);
+	if (r == 0)
+		r = sb_cgroup_detect("/sys/fs/cgroup", self, "faasd", &p->cgroups);
+	if (r < 0) {
+		log_err("no usable cgroup hierarchy under /sys/fs/cgroup (%s): faasd needs the memory, "
+			"pids and cpu controllers (cgroup v2, or v1/hybrid)",
+			strerror(-r));
+		return r;
+	}
+	r = sb_cgroup_setup(&p->cgroups);
+	if (r < 0) {
+		log_err("cannot set up faasd's cgroups in %s: %s (under systemd, the unit needs Delegate=yes)",
+			p->cgroups.mode == SB_CG_V2 ? p->cgroups.v2 : p->cgroups.v1_memory,
+			strerror(-r));
+		return r;
+	}
+	r = sb_cgroup_cleanup(&p->cgroups);
+	if (r > 0)
+		log_notice("removed %d sandbox cgroups left by an earlier run", r);
+	log_info("cgroup %s: %s", p->cgroups.mode == SB_CG_V2 ? "v2" : "v1",
+		 p->cgroups.mode == SB_CG_V2 ? p->cgroups.v2 : p->cgroups.v1_memory);
 	return 0;
 }
 
@@ -360,7 +417,7 @@ start_worker(struct parent *p, unsigned i, int *gw_end)
 		for (int fd = 3; fd < 1024; fd++)
 			if (fd != cfd && fd != dfd)
 				close(fd);
-		_exit(worker_main(i, cfd, dfd, &p->cfg));
+		_exit(worker_main(i, cfd, dfd, &p->cfg, &p->cgroups));
 	}
 	close(data[1]);
 	close(ctl[1]);
@@ -834,7 +891,7 @@ main(int argc, char **argv)
 		p->pending_gw_fds[i] = -1;
 	}
 	p->gw.ctl_fd = -1;
-	if (prepare_state(p) < 0)
+	if (prepare_state(p) < 0 || prepare_sandboxing(p) < 0)
 		return 1;
 	if (open_listen(p) < 0)
 		return 1;

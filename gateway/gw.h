@@ -218,6 +218,7 @@ struct req {
 	uint64_t started_us;
 	struct req *next; /* pending list */
 	uint32_t uid;     /* host uid of the tenant */
+	bool net_host;    /* network "host", allowed for the tenant */
 	const char *method;
 	void *scratch; /* per-call helper state */
 };

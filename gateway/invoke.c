@@ -106,6 +106,13 @@ invoke_begin(struct req *q, const char *method)
 	if (q->body_fd < 0)
 		return gw_errno(q, -errno, "cannot buffer the request body");
 	q->uid = t.uid;
+	q->net_host =
+		strcmp(json_string_value(json_object_get(q->sr.config, "network")), "host") == 0;
+	if (q->net_host && !t.allow_host_network)
+		return gw_error(
+			q, 403, "forbidden",
+			"network 'host' is no longer allowed for tenant '%s'; redeploy with \"network\": \"none\"",
+			t.name);
 	return MHD_YES;
 }
 
@@ -278,6 +285,7 @@ invoke_dispatch(struct req *q, const char *method)
 	msg_put_u64(&m, MSG_T_MEMORY_MB,
 		    (uint64_t)json_integer_value(json_object_get(q->sr.config, "memory_mb")));
 	msg_put_u64(&m, MSG_T_MAX_OUTPUT, g->cfg.max_output_bytes);
+	msg_put_u64(&m, MSG_T_NETWORK_HOST, q->net_host);
 	build_env(q, &m);
 	msg_put_u64(&m, MSG_T_HAS_BODY, 1);
 	msg_put_fd(&m, q->body_fd);
@@ -388,6 +396,8 @@ status_word(const struct msg_invoke_done *d, unsigned http)
 {
 	if (d->result == INVOKE_TIMEOUT)
 		return "timeout";
+	if (d->result == INVOKE_OOM)
+		return "oom";
 	if (http >= 500 && http != 503)
 		return "error";
 	return "ok";
@@ -482,6 +492,12 @@ invoke_respond(struct req *q)
 			msg, sizeof(msg), "function did not finish within %lld s",
 			(long long)json_integer_value(json_object_get(q->sr.config, "timeout_s")));
 		return fail(q, 504, "function_timeout", msg);
+	case INVOKE_OOM:
+		(void)str_printf(
+			msg, sizeof(msg),
+			"function exceeded its memory limit of %lld MB and was killed",
+			(long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")));
+		return fail(q, 502, "function_out_of_memory", msg);
 	case INVOKE_SPAWN_FAILED:
 		(void)str_printf(msg, sizeof(msg), "could not start the handler: %s",
 				 strerror((int)d->code));

@@ -24,11 +24,15 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <grp.h>
+
 #include "log.h"
 #include "msg.h"
+#include "sb.h"
 #include "util.h"
 #include "worker.h"
 
@@ -40,20 +44,48 @@
 struct inst {
 	uint64_t id;
 	pid_t pid;
-	int pidfd;
+	int pidfd, sync_fd;
 	int out_fd, err_fd;
 	uint64_t start_us, deadline_us;
 	bool timed_out;
+	char cg[32]; /* instance cgroup name */
 	struct inst *next;
+};
+
+/* Instance cgroups whose rmdir found processes still exiting. */
+struct cg_gone {
+	char name[32];
+	unsigned tries;
+	struct cg_gone *next;
 };
 
 struct wk {
 	const struct faasd_config *cfg;
+	const struct sb_cgroups *cg;
+	unsigned index;
+	uint64_t seq;
 	int epfd, data_fd, ctl_fd, sig_fd;
 	struct inst *insts;
 	unsigned ninst;
+	struct cg_gone *to_remove;
+	struct sb_filter filter;
 	char code_prefix[PATH_MAX];
+	char root_dir[PATH_MAX];
+	char resolv[4096];
 };
+
+static const char etc_passwd[] = "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+				 "sandbox:x:1000:1000:faasd function:/tmp:/usr/sbin/nologin\n"
+				 "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+static const char etc_group[] = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n";
+static const char etc_hosts[] = "127.0.0.1\tlocalhost faasd\n::1\tlocalhost ip6-localhost\n";
+
+static void
+kill_inst(struct inst *it)
+{
+	if (it->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, it->pidfd, SIGKILL, NULL, 0);
+}
 
 static void __attribute__((noreturn)) bad_peer(const char *why)
 {
@@ -103,7 +135,8 @@ static void
 start_invocation(struct wk *w, struct msg_in *in)
 {
 	struct msg_invoke iv;
-	struct spawn_req sr;
+	struct sb_spec sp;
+	struct sb_limits lim;
 	struct inst *it;
 	struct epoll_event ev;
 	int out_fd, err_fd, r;
@@ -135,25 +168,44 @@ start_invocation(struct wk *w, struct msg_in *in)
 		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)r, 0, 0, -1, -1);
 		return;
 	}
-	sr = (struct spawn_req){
-		.code_dir = iv.code_dir,
-		.handler = iv.handler,
-		.uid = (uid_t)iv.uid,
-		.stdin_fd = iv.body_fd,
-		.stdout_fd = out_fd,
-		.stderr_fd = err_fd,
-		.env = iv.env,
-		.max_output = iv.max_output,
-	};
 	it->id = iv.id;
 	it->out_fd = out_fd;
 	it->err_fd = err_fd;
+	it->sync_fd = it->pidfd = -1;
+	(void)str_printf(it->cg, sizeof(it->cg), "w%u-%llu", w->index,
+			 (unsigned long long)++w->seq);
+	lim = (struct sb_limits){ .memory_bytes = iv.memory_mb << 20,
+				  .pids = w->cfg->pids_max,
+				  .cpu_millicores = w->cfg->cpu_millicores };
+	sp = (struct sb_spec){
+		.root_dir = w->root_dir,
+		.code_dir = iv.code_dir,
+		.handler = iv.handler,
+		.env = iv.env,
+		.host_uid = (uid_t)iv.uid,
+		.stdin_fd = iv.body_fd,
+		.stdout_fd = out_fd,
+		.stderr_fd = err_fd,
+		.max_output = iv.max_output,
+		.tmp_bytes = MIN(w->cfg->tmp_max_mb, MAX(iv.memory_mb / 2, 1)) << 20,
+		.net_host = iv.network_host != 0,
+		.filter = &w->filter,
+		.cg = w->cg,
+		.cg_inst = it->cg,
+		.etc_passwd = etc_passwd,
+		.etc_group = etc_group,
+		.etc_hosts = etc_hosts,
+		.etc_resolv = iv.network_host ? w->resolv : "# no network\n",
+	};
 	it->start_us = now_mono_us();
 	it->deadline_us = it->start_us + iv.timeout_ms * 1000;
-	r = spawn_handler(&sr, &it->pid, &it->pidfd);
+	r = sb_cgroup_create(w->cg, it->cg, &lim);
+	if (r == 0)
+		r = sb_spawn(&sp, &it->pid, &it->pidfd, &it->sync_fd);
 	if (r < 0) {
-		log_err("spawn for %s/%s failed: %s", iv.tenant, iv.function, strerror(-r));
+		log_err("sandbox for %s/%s failed: %s", iv.tenant, iv.function, strerror(-r));
 		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)-r, 0, 0, -1, -1);
+		(void)sb_cgroup_remove(w->cg, it->cg);
 		close(out_fd);
 		close(err_fd);
 		free(it);
@@ -162,43 +214,80 @@ start_invocation(struct wk *w, struct msg_in *in)
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = it };
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, it->pidfd, &ev) < 0) {
 		log_err("epoll add pidfd: %s", strerror(errno));
-		kill(-it->pid, SIGKILL);
-		kill(it->pid, SIGKILL);
+		kill_inst(it);
 	}
 	it->next = w->insts;
 	w->insts = it;
 	w->ninst++;
-	log_debug("invocation %s fn=%s/%s v=%llu pid=%d", iv.invocation_id, iv.tenant, iv.function,
-		  (unsigned long long)iv.version, it->pid);
+	log_debug("invocation %s fn=%s/%s v=%llu pid=%d cgroup=%s", iv.invocation_id, iv.tenant,
+		  iv.function, (unsigned long long)iv.version, it->pid, it->cg);
+}
+
+/* Retry removing cgroups whose last processes were still exiting. */
+static void
+remove_later(struct wk *w, const char *name)
+{
+	struct cg_gone *g = calloc(1, sizeof(*g));
+
+	if (!g) {
+		log_err("out of memory: cgroup %s left behind", name);
+		return;
+	}
+	(void)str_copy(g->name, sizeof(g->name), name);
+	g->next = w->to_remove;
+	w->to_remove = g;
+}
+
+static void
+retry_removals(struct wk *w)
+{
+	for (struct cg_gone **pp = &w->to_remove; *pp;) {
+		struct cg_gone *g = *pp;
+
+		(void)sb_cgroup_kill(w->cg, g->name);
+		if (sb_cgroup_remove(w->cg, g->name) == 0 || ++g->tries > 500) {
+			if (g->tries > 500)
+				log_err("cgroup %s could not be removed", g->name);
+			*pp = g->next;
+			free(g);
+		} else
+			pp = &g->next;
+	}
 }
 
 static void
 finish(struct wk *w, struct inst *it)
 {
+	struct sb_cg_stats st = { 0 };
 	struct rusage ru = { 0 };
 	int status = 0;
 	pid_t p;
-	uint64_t dur = now_mono_us() - it->start_us;
+	uint64_t dur = now_mono_us() - it->start_us, result, code;
 
 	do
 		p = wait4(it->pid, &status, WNOHANG, &ru);
 	while (p < 0 && errno == EINTR);
 	if (p == 0)
 		return; /* spurious wake-up */
-	/* INVARIANT: nothing the handler started outlives the invocation
-	 * (its process group; the sandbox issue widens this to the cgroup). */
-	kill(-it->pid, SIGKILL);
+	/* INVARIANT: nothing of the instance outlives it.  The handler was
+	 * pid 1 of its namespace, so the kernel has killed the rest; the
+	 * cgroup kill covers anything that escaped the namespace. */
+	(void)sb_cgroup_stats(w->cg, it->cg, &st);
+	(void)sb_cgroup_kill(w->cg, it->cg);
+	if (sb_cgroup_remove(w->cg, it->cg) < 0)
+		remove_later(w, it->cg);
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, it->pidfd, NULL);
 	close(it->pidfd);
+	close(it->sync_fd);
 	if (it->timed_out)
-		reply(w, it->id, INVOKE_TIMEOUT, 0, dur, (uint64_t)ru.ru_maxrss, it->out_fd,
-		      it->err_fd);
+		result = INVOKE_TIMEOUT, code = 0;
+	else if (st.oom_kills > 0)
+		result = INVOKE_OOM, code = 0;
 	else if (p > 0 && WIFSIGNALED(status))
-		reply(w, it->id, INVOKE_SIGNALED, (uint64_t)WTERMSIG(status), dur,
-		      (uint64_t)ru.ru_maxrss, it->out_fd, it->err_fd);
+		result = INVOKE_SIGNALED, code = (uint64_t)WTERMSIG(status);
 	else
-		reply(w, it->id, INVOKE_EXITED, p > 0 ? (uint64_t)WEXITSTATUS(status) : 255, dur,
-		      (uint64_t)ru.ru_maxrss, it->out_fd, it->err_fd);
+		result = INVOKE_EXITED, code = p > 0 ? (uint64_t)WEXITSTATUS(status) : 255;
+	reply(w, it->id, result, code, dur, st.peak_bytes / 1024, it->out_fd, it->err_fd);
 	close(it->out_fd);
 	close(it->err_fd);
 	for (struct inst **pp = &w->insts; *pp; pp = &(*pp)->next)
@@ -221,35 +310,53 @@ next_timeout_ms(struct wk *w)
 		if (it->deadline_us <= now) {
 			/* Kill the whole process group; reaping follows via pidfd. */
 			it->timed_out = true;
-			kill(-it->pid, SIGKILL);
-			kill(it->pid, SIGKILL);
+			kill_inst(it);
 			continue;
 		}
 		best = MIN(best, it->deadline_us - now);
 	}
+	if (w->to_remove)
+		best = MIN(best, 20000u);
 	return best == UINT64_MAX ? -1 : (int)MIN((best + 999) / 1000, (uint64_t)INT32_MAX);
 }
 
 static void
 kill_all(struct wk *w)
 {
-	for (struct inst *it = w->insts; it; it = it->next) {
-		kill(-it->pid, SIGKILL);
-		kill(it->pid, SIGKILL);
-	}
+	for (struct inst *it = w->insts; it; it = it->next)
+		kill_inst(it);
 }
 
 int
-worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *cfg)
+worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *cfg,
+	    const struct sb_cgroups *cg)
 {
-	struct wk w = { .cfg = cfg, .data_fd = data_fd, .ctl_fd = ctl_fd };
+	struct wk w = {
+		.cfg = cfg, .cg = cg, .index = index, .data_fd = data_fd, .ctl_fd = ctl_fd
+	};
 	struct epoll_event ev;
-	char ident[32];
+	char ident[32], *resolv = NULL;
 	sigset_t set;
+	int r;
 
 	(void)str_printf(ident, sizeof(ident), "worker%u", index);
 	log_set_ident(ident);
 	(void)str_printf(w.code_prefix, sizeof(w.code_prefix), "%s/code/", cfg->state_dir);
+	(void)str_printf(w.root_dir, sizeof(w.root_dir), "%s/root", cfg->state_dir);
+	/* Supplementary groups would follow handlers into their sandboxes. */
+	if (setgroups(0, NULL) < 0) {
+		log_err("setgroups: %s", strerror(errno));
+		return 1;
+	}
+	r = sb_seccomp_build(&w.filter);
+	if (r < 0) {
+		log_err("cannot build the seccomp policy: %s", strerror(-r));
+		return 1;
+	}
+	if (read_file_bounded("/etc/resolv.conf", sizeof(w.resolv) - 1, &resolv, NULL) == 0) {
+		(void)str_copy(w.resolv, sizeof(w.resolv), resolv);
+		free(resolv);
+	}
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -275,6 +382,9 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 	for (;;) {
 		struct epoll_event evs[32];
 		int n = epoll_wait(w.epfd, evs, ARRAY_SIZE(evs), next_timeout_ms(&w));
+
+		if (w.to_remove)
+			retry_removals(&w);
 
 		if (n < 0 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));

@@ -4,7 +4,7 @@
  *
  * Workers hold the authority to start handlers as tenant uids and nothing
  * else: no network socket, no database.  They own each instance's
- * lifecycle: spawn, timeout, reap, kill.
+ * lifecycle: sandbox (worker/sandbox/), cgroup, timeout, reap, kill.
  */
 #ifndef FAASD_WORKER_H
 #define FAASD_WORKER_H
@@ -18,25 +18,14 @@
  * gateway: the parent restarts the gateway as well. */
 #define WORKER_EXIT_BAD_PEER 3
 
-int worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *cfg);
-
-struct spawn_req {
-	const char *code_dir; /* absolute; becomes the working directory */
-	const char *handler;  /* executable relative to code_dir */
-	uid_t uid;            /* host uid (and gid) the handler runs as */
-	int stdin_fd, stdout_fd, stderr_fd;
-	const char *const *env; /* NULL-terminated */
-	uint64_t max_output;    /* RLIMIT_FSIZE: caps what stdout can hold */
-};
+struct sb_cgroups;
 
 /*
- * spawn_handler - start one handler process.  This is the single place the
- * sandbox issue replaces: today it runs the handler as the tenant's
- * unprivileged uid with no supplementary groups, no_new_privs, its own
- * session and process group, rlimits (files, core 0, file size, processes)
- * and every other fd closed.  Returns 0 with *pid and *pidfd (O_CLOEXEC),
- * or -errno.  Failures after fork are reported on stderr_fd and exit 127.
+ * worker_main - run worker number index: ctl_fd talks to the parent,
+ * data_fd to the gateway; cg is the cgroup subtree the parent prepared.
+ * Returns the process exit status.
  */
-int spawn_handler(const struct spawn_req *r, pid_t *pid, int *pidfd);
+int worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *cfg,
+		const struct sb_cgroups *cg);
 
 #endif

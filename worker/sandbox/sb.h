@@ -1,0 +1,154 @@
+/*
+ * sb.h - the sandbox library: everything needed to run one handler instance
+ * as SPEC §3 requires.  Used by the worker (spawn, limits, kill, stats) and
+ * by the parent (cgroup detection, subtree setup, leftover cleanup).
+ *
+ * Library rules: functions return >= 0 or -errno and never log.  Code that
+ * runs in a freshly cloned child (sb_spawn's child half) is async-signal-safe:
+ * no malloc, no stdio, no locks.
+ */
+#ifndef FAASD_SB_H
+#define FAASD_SB_H
+
+#include <limits.h>
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- seccomp (sb_seccomp.c) ---- */
+
+struct sb_filter {
+	struct sock_filter *insns;
+	unsigned short len;
+};
+
+/*
+ * sb_seccomp_build - compile the handler policy once (libseccomp, native
+ * ABI only, default ENOSYS, EPERM for the named dangerous calls, foreign
+ * ABIs killed) into BPF kept in memory, so children load it with one
+ * prctl().  0 or -errno.  sb_seccomp_free releases it.
+ */
+int sb_seccomp_build(struct sb_filter *out);
+void sb_seccomp_free(struct sb_filter *f);
+/* Load f into the calling thread (needs no_new_privs or CAP_SYS_ADMIN). */
+int sb_seccomp_load(const struct sb_filter *f);
+
+/* ---- cgroups (sb_cgroup.c) ---- */
+
+enum sb_cg_mode {
+	SB_CG_NONE = 0, /* no usable cgroups: refuse to run handlers */
+	SB_CG_V1,       /* legacy or hybrid: limits through v1 controllers */
+	SB_CG_V2,       /* unified */
+};
+
+struct sb_cgroups {
+	enum sb_cg_mode mode;
+	/* The faasd subtree: for v2 one directory, for v1 one per controller. */
+	char v2[PATH_MAX];
+	char v1_memory[PATH_MAX];
+	char v1_pids[PATH_MAX];
+	char v1_cpu[PATH_MAX];
+	bool memsw; /* v1 swap accounting present */
+	bool mimic; /* tests: create control files that a real cgroupfs has */
+};
+
+struct sb_limits {
+	uint64_t memory_bytes;
+	uint64_t pids;
+	uint64_t cpu_millicores; /* 1000 = one CPU */
+};
+
+struct sb_cg_stats {
+	uint64_t peak_bytes;
+	uint64_t oom_kills;
+};
+
+/*
+ * sb_cgroup_detect - find the cgroup mode and faasd's own position.
+ * fsroot is "/sys/fs/cgroup"; self_cgroup is the text of /proc/self/cgroup.
+ * Fills the subtree paths: v1 <controller mount>/<own position>/<name>,
+ * v2 <mount>/<own position>/sandboxes.
+ * 0, or -ENOENT when no usable controllers exist.
+ */
+int sb_cgroup_detect(const char *fsroot, const char *self_cgroup, const char *name,
+		     struct sb_cgroups *out);
+
+/*
+ * sb_cgroup_setup - create the subtree (and on v2 move the calling
+ * process out of its cgroup into a "supervisor" sibling and enable the
+ * memory, pids and cpu controllers for the sandboxes).  0 or -errno.
+ */
+int sb_cgroup_setup(struct sb_cgroups *cg);
+
+/* Create instance inst with limits written before anyone joins.  0/-errno. */
+int sb_cgroup_create(const struct sb_cgroups *cg, const char *inst, const struct sb_limits *l);
+/* O_PATH|O_DIRECTORY fd of a v2 instance for CLONE_INTO_CGROUP, or -errno. */
+int sb_cgroup_open(const struct sb_cgroups *cg, const char *inst);
+/* Move pid into inst (every v1 hierarchy; v2 when it was not cloned in). */
+int sb_cgroup_attach(const struct sb_cgroups *cg, const char *inst, pid_t pid);
+int sb_cgroup_stats(const struct sb_cgroups *cg, const char *inst, struct sb_cg_stats *st);
+/* SIGKILL every process in inst (v2: cgroup.kill).  0 or -errno. */
+int sb_cgroup_kill(const struct sb_cgroups *cg, const char *inst);
+/* rmdir inst; -EBUSY while processes remain. */
+int sb_cgroup_remove(const struct sb_cgroups *cg, const char *inst);
+/* Kill and remove every instance left in the subtree (crash recovery).
+ * Returns how many were removed, or -errno. */
+int sb_cgroup_cleanup(const struct sb_cgroups *cg);
+
+/* ---- the launch (sb_spawn.c, sb_mount.c) ---- */
+
+#define SB_INNER_ID 1000 /* uid and gid inside the sandbox */
+
+struct sb_spec {
+	const char *root_dir;    /* empty dir used as the new root's mount point */
+	const char *code_dir;    /* host dir shown read-only at /var/task */
+	const char *handler;     /* executable relative to /var/task */
+	const char *const *argv; /* NULL: { "/var/task/<handler>" } */
+	const char *const *env;  /* NULL-terminated */
+	uid_t host_uid;          /* the tenant's own host uid (also gid) */
+	int stdin_fd, stdout_fd, stderr_fd;
+	uint64_t max_output; /* RLIMIT_FSIZE */
+	uint64_t tmp_bytes;  /* size of the /tmp tmpfs */
+	bool net_host;       /* share the host network namespace */
+	const struct sb_filter *filter;
+	const struct sb_cgroups *cg;
+	const char *cg_inst;    /* instance cgroup, created by the caller */
+	const char *etc_passwd; /* content of /etc/passwd, /etc/group */
+	const char *etc_group;
+	const char *etc_hosts;
+	const char *etc_resolv;
+};
+
+/*
+ * sb_spawn - start the handler in a new sandbox: new user, pid, mount, ipc,
+ * uts, cgroup and (unless net_host) network namespaces; SB_INNER_ID mapped
+ * to host_uid only; in cg_inst before it runs anything; fresh root; all
+ * capabilities dropped; no_new_privs; filter loaded last; execve.
+ * Returns 0 with *pid, *pidfd (kill and wait handle) and *sync_fd (the
+ * caller closes it when the instance ends; the child uses it to notice a
+ * dead worker), or -errno.  Setup failures inside the child are written to
+ * stderr_fd and end the child with status 127.
+ */
+int sb_spawn(const struct sb_spec *s, pid_t *pid, int *pidfd, int *sync_fd);
+
+/*
+ * sb_child_setup_root - the mount part of the child, exposed for sb_spawn
+ * only: private propagation, tmpfs root, binds, /proc, /dev, /tmp,
+ * pivot_root.  0 or -errno with *what naming the failed step.
+ */
+int sb_child_setup_root(const struct sb_spec *s, const char **what);
+
+/* Bring the loopback interface up in the current network namespace. */
+int sb_net_lo_up(void);
+
+/* Drop every capability (bounding, ambient, inheritable, permitted,
+ * effective).  Async-signal-safe.  0 or -errno. */
+int sb_caps_drop_all(void);
+
+/* Probe that user namespaces can be created here.  0 or -errno
+ * (-EPERM/-ENOSPC: disabled by the host). */
+int sb_probe_userns(void);
+
+#endif
