@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -272,6 +273,14 @@ finish(struct wk *w, struct inst *it)
 	/* INVARIANT: nothing of the instance outlives it.  The handler was
 	 * pid 1 of its namespace, so the kernel has killed the rest; the
 	 * cgroup kill covers anything that escaped the namespace. */
+	/* The init reports the handler's own status; without it (the init
+	 * was killed: timeout, OOM) the init's status stands. */
+	{
+		int hs;
+
+		if (recv(it->sync_fd, &hs, sizeof(hs), MSG_DONTWAIT) == (ssize_t)sizeof(hs))
+			status = hs;
+	}
 	(void)sb_cgroup_stats(w->cg, it->cg, &st);
 	(void)sb_cgroup_kill(w->cg, it->cg);
 	if (sb_cgroup_remove(w->cg, it->cg) < 0)

@@ -90,24 +90,41 @@ def test_body_limit(faasd):
     assert s == 413 and json.loads(body)["error"]["code"] == "payload_too_large"
 
 
+def host_processes_of(uid):
+    """pids of host processes whose real uid is uid."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % pid) as f:
+                for line in f:
+                    if line.startswith("Uid:") and int(line.split()[1]) == uid:
+                        found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
 def test_identity_and_cleanup(faasd):
     a = faasd.tenant("who-a")
     b = faasd.tenant("who-b")
-    script = sh('id -u; id -G; (sleep 30; echo leaked) >/dev/null 2>&1 &\necho bg=$!\n')
+    script = sh("cat /proc/self/uid_map; id -u; id -G\n"
+                "(sleep 30; echo leaked) >/dev/null 2>&1 &\n")
     faasd.deploy("who-a", a, "id", script)
     faasd.deploy("who-b", b, "id", script)
     out_a = faasd.call("GET", "/fn/who-a/id", a)[2].decode().split()
     out_b = faasd.call("GET", "/fn/who-b/id", b)[2].decode().split()
-    uid_a, uid_b = int(out_a[0]), int(out_b[0])
-    assert uid_a != 0 and uid_b != 0 and uid_a != uid_b, "tenants run as distinct unprivileged uids"
-    assert out_a[1] == str(uid_a), "no supplementary groups"
-    uid_tenant = faasd.json("GET", "/v1/tenants/who-a", faasd.admin)[1]["tenant"]["uid"]
-    assert uid_a == uid_tenant
-    # The background child was killed with the invocation.
-    bg = int(out_a[2].split("=")[1])
-    time.sleep(0.2)
-    assert not os.path.exists("/proc/%d" % bg) or \
-        open("/proc/%d/status" % bg).read().find("State:\tZ") >= 0
+    # uid_map: "<inside> <host> <count>", then id -u, id -G.
+    assert out_a[0] == "1000" and out_a[2] == "1" and out_a[3] == "1000" and out_a[4] == "1000"
+    host_a, host_b = int(out_a[1]), int(out_b[1])
+    assert host_a != 0 and host_b != 0 and host_a != host_b, \
+        "two tenants never share a host uid"
+    assert host_a == faasd.json("GET", "/v1/tenants/who-a", faasd.admin)[1]["tenant"]["uid"]
+    # The background child died with the invocation: nothing runs as the
+    # tenant's host uid any more.
+    time.sleep(0.3)
+    assert host_processes_of(host_a) == [] and host_processes_of(host_b) == []
 
 
 def test_public_and_private(faasd):

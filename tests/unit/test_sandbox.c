@@ -296,7 +296,15 @@ test_spawn(void)
 	out = read_memfd(o);
 	err = read_memfd(e);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "handler exited 0 (stderr: %s)", err);
-	ok(strncmp(out, "1000\nfaasd\n1\n", 13) == 0, "uid 1000, hostname faasd, pid 1");
+	ok(strncmp(out, "1000\nfaasd\n2\n", 13) == 0,
+	   "uid 1000, hostname faasd, pid 2 (the sandbox's init is pid 1)");
+	{
+		int hs = -1;
+
+		is_int(recv(sync, &hs, sizeof(hs), MSG_DONTWAIT), sizeof(hs),
+		       "init reported the handler's status");
+		ok(WIFEXITED(hs) && WEXITSTATUS(hs) == 0, "handler status is exit 0");
+	}
 	ok(strstr(out, "CapEff:\t0000000000000000") && strstr(out, "CapBnd:\t0000000000000000"),
 	   "no capabilities at all");
 	ok(strstr(out, "NoNewPrivs:\t1") && strstr(out, "Seccomp:\t2"), "no_new_privs and seccomp");

@@ -126,9 +126,11 @@ struct sb_spec {
  * uts, cgroup and (unless net_host) network namespaces; SB_INNER_ID mapped
  * to host_uid only; in cg_inst before it runs anything; fresh root; all
  * capabilities dropped; no_new_privs; filter loaded last; execve.
- * Returns 0 with *pid, *pidfd (kill and wait handle) and *sync_fd (the
- * caller closes it when the instance ends; the child uses it to notice a
- * dead worker), or -errno.  Setup failures inside the child are written to
+ * Returns 0 with *pid, *pidfd (kill and wait handle) and *sync_fd, or
+ * -errno.  *pid is the sandbox's init (pid 1 inside); when the handler
+ * ends, the init writes the handler's wait status (an int) to *sync_fd and
+ * exits.  The caller closes *sync_fd when the instance ends; the sandbox
+ * uses it to notice a dead worker.  Setup failures inside the child are written to
  * stderr_fd and end the child with status 127.
  */
 int sb_spawn(const struct sb_spec *s, pid_t *pid, int *pidfd, int *sync_fd);

@@ -14,9 +14,10 @@
  *           parent-death signal (after the last credential change) ->
  *           stray fds close-on-exec -> seccomp (last) -> execve
  *
- * The child is pid 1 of its pid namespace: when it exits, or is killed on a
- * timeout, the kernel kills everything else in the sandbox, so nothing of an
- * instance outlives it.  The worker is single-threaded, so the child may use
+ * The child stays pid 1 of its pid namespace as a tiny init: it forks the
+ * handler, reaps, and sends the handler's wait status over the sync socket.
+ * When it exits, or is killed on a timeout, the kernel kills everything else
+ * in the sandbox, so nothing of an instance outlives it.  The worker is single-threaded, so the child may use
  * ordinary libc calls between clone and execve.
  */
 #include <errno.h>
@@ -60,6 +61,7 @@ static void __attribute__((noreturn)) child(const struct sb_spec *s, int sync_fd
 	struct rlimit rl;
 	struct pollfd pfd;
 	sigset_t none;
+	pid_t handler;
 	char go;
 	int r;
 
@@ -118,13 +120,36 @@ static void __attribute__((noreturn)) child(const struct sb_spec *s, int sync_fd
 	argv0[1] = NULL;
 	if ((r = sb_seccomp_load(s->filter)) < 0)
 		child_fail("seccomp", -r);
-	execve(s->argv ? s->argv[0] : path, (char *const *)(s->argv ? s->argv : argv0),
-	       (char *const *)s->env);
-	dprintf(STDERR_FILENO, "faasd: cannot start handler '%s': %s\n", s->handler,
-		errno == ENOENT   ? "no such file in the code"
-		: errno == EACCES ? "not executable (chmod +x, or a #! line)"
-				  : strerror(errno));
-	_exit(127);
+	/* A tiny init stays pid 1: it reaps orphans, lets the handler have
+	 * ordinary signal semantics (pid 1 ignores signals it has no handler
+	 * for), and reports the handler's wait status to the worker.  When it
+	 * exits, the kernel kills whatever is left in the namespace. */
+	handler = fork();
+	if (handler < 0)
+		child_fail("fork", errno);
+	if (handler == 0) {
+		execve(s->argv ? s->argv[0] : path, (char *const *)(s->argv ? s->argv : argv0),
+		       (char *const *)s->env);
+		dprintf(STDERR_FILENO, "faasd: cannot start handler '%s': %s\n", s->handler,
+			errno == ENOENT   ? "no such file in the code"
+			: errno == EACCES ? "not executable (chmod +x, or a #! line)"
+					  : strerror(errno));
+		_exit(127);
+	}
+	close(0);
+	close(1);
+	close(2);
+	for (;;) {
+		int st;
+		pid_t w = waitpid(-1, &st, 0);
+
+		if (w == handler) {
+			(void)write(sync_fd, &st, sizeof(st));
+			_exit(0);
+		}
+		if (w < 0 && errno != EINTR)
+			_exit(126);
+	}
 }
 
 static int
