@@ -337,6 +337,8 @@ invoke_field(const struct field *f, void *ud)
 		return get_u64(f, &c->has_body);
 	case MSG_T_NETWORK_HOST:
 		return get_u64(f, &o->network_host);
+	case MSG_T_MAX_LOG:
+		return get_u64(f, &o->max_log);
 	case MSG_T_ENV:
 		if (o->nenv >= MSG_MAX_ENV)
 			return -EBADMSG;
@@ -404,6 +406,8 @@ done_field(const struct field *f, void *ud)
 		return get_u64(f, &c->o->duration_us);
 	case MSG_T_MAXRSS_KB:
 		return get_u64(f, &c->o->maxrss_kb);
+	case MSG_T_TRUNCATED:
+		return get_u64(f, &c->o->truncated);
 	default:
 		return -EBADMSG;
 	}

@@ -60,6 +60,8 @@ enum msg_tag {
 	MSG_T_DRAIN_TIMEOUT_S,
 	MSG_T_MAX_BODY,
 	MSG_T_NETWORK_HOST,
+	MSG_T_TRUNCATED,
+	MSG_T_MAX_LOG,
 	MSG_T_TAG_MAX,
 };
 
@@ -134,6 +136,7 @@ struct msg_invoke {
 	uint64_t memory_mb;
 	uint64_t max_output;              /* cap on stdout bytes */
 	uint64_t network_host;            /* 1: share the host network (the tenant is allowed) */
+	uint64_t max_log;                 /* cap on stderr bytes kept */
 	const char *env[MSG_MAX_ENV + 1]; /* NULL-terminated "K=V" */
 	unsigned nenv;
 	int body_fd; /* -1 when there is no body; owned by the msg_in */
@@ -154,7 +157,8 @@ struct msg_invoke_done {
 	uint64_t code;
 	uint64_t duration_us;
 	uint64_t maxrss_kb;
-	int stdout_fd; /* -1 when absent; owned by the msg_in */
+	uint64_t truncated; /* bit 0: stdout hit its cap, bit 1: stderr */
+	int stdout_fd;      /* -1 when absent; owned by the msg_in */
 	int stderr_fd;
 };
 

@@ -2,7 +2,9 @@
  * cgi.c - parse the CGI header block an `exec` handler may print before its
  * body (SPEC §2): "Status: 201 Created", "Content-Type: …", other headers,
  * then a blank line.  Runs in the gateway on the first bytes of the handler's
- * stdout.  Output whose first line is not a header line is all body.
+ * stdout.  Output that does not start with a complete header block (header
+ * lines up to a blank line) is all body; a malformed Status header, which
+ * only a CGI handler writes, is an error.
  * INVARIANT: names and values handed on contain no CR, LF or NUL, and names
  * only token characters, so a handler cannot split the HTTP response.
  */
@@ -62,13 +64,11 @@ cgi_parse(const char *buf, size_t len, struct cgi_resp *out, char *diag, size_t 
 		}
 		nl = header_name_len(p, le);
 		if (!nl) {
-			if (out->nheaders == 0 && out->status == 200) {
-				memset(out, 0, sizeof(*out));
-				out->status = 200;
-				return 0;
-			}
-			(void)str_printf(diag, n, "malformed CGI header line from the handler");
-			return -EBADMSG;
+			/* Not a header block after all ("dd: error…" then
+			 * prose): the whole output is the body. */
+			memset(out, 0, sizeof(*out));
+			out->status = 200;
+			return 0;
 		}
 		v = p + nl + 1;
 		while (v < le && (*v == ' ' || *v == '\t'))

@@ -286,6 +286,7 @@ invoke_dispatch(struct req *q, const char *method)
 		    (uint64_t)json_integer_value(json_object_get(q->sr.config, "memory_mb")));
 	msg_put_u64(&m, MSG_T_MAX_OUTPUT, g->cfg.max_output_bytes);
 	msg_put_u64(&m, MSG_T_NETWORK_HOST, q->net_host);
+	msg_put_u64(&m, MSG_T_MAX_LOG, g->cfg.max_log_bytes);
 	build_env(q, &m);
 	msg_put_u64(&m, MSG_T_HAS_BODY, 1);
 	msg_put_fd(&m, q->body_fd);
@@ -507,16 +508,16 @@ invoke_respond(struct req *q)
 				 strerror((int)d->code));
 		return fail(q, 503, "unavailable", msg);
 	case INVOKE_SIGNALED:
-		if (d->code == SIGXFSZ)
-			(void)str_printf(msg, sizeof(msg),
-					 "handler wrote more than %llu bytes of output",
-					 (unsigned long long)q->gw->cfg.max_output_bytes);
-		else
-			(void)str_printf(msg, sizeof(msg), "handler was killed by signal %llu (%s)",
-					 (unsigned long long)d->code, strsignal((int)d->code));
+		(void)str_printf(msg, sizeof(msg), "handler was killed by signal %llu (%s)",
+				 (unsigned long long)d->code, strsignal((int)d->code));
 		return fail(q, 502, "function_error", msg);
 	default:
 		break;
+	}
+	if (d->truncated & 1) {
+		(void)str_printf(msg, sizeof(msg), "handler wrote more than %llu bytes of output",
+				 (unsigned long long)q->gw->cfg.max_output_bytes);
+		return fail(q, 502, "function_error", msg);
 	}
 	if (q->out_fd < 0 || fstat(q->out_fd, &st) < 0)
 		return fail(q, 502, "function_error", "handler output is missing");

@@ -49,6 +49,7 @@ struct inst {
 	int out_fd, err_fd;
 	uint64_t start_us, deadline_us;
 	bool timed_out;
+	uint64_t max_output, max_log;
 	char cg[32]; /* instance cgroup name */
 	struct inst *next;
 };
@@ -96,7 +97,7 @@ static void __attribute__((noreturn)) bad_peer(const char *why)
 
 static void
 reply(struct wk *w, uint64_t id, uint64_t result, uint64_t code, uint64_t dur_us,
-      uint64_t maxrss_kb, int out_fd, int err_fd)
+      uint64_t maxrss_kb, int out_fd, int err_fd, uint64_t truncated)
 {
 	struct msg_out m;
 	int r;
@@ -107,6 +108,7 @@ reply(struct wk *w, uint64_t id, uint64_t result, uint64_t code, uint64_t dur_us
 	msg_put_u64(&m, MSG_T_CODE, code);
 	msg_put_u64(&m, MSG_T_DURATION_US, dur_us);
 	msg_put_u64(&m, MSG_T_MAXRSS_KB, maxrss_kb);
+	msg_put_u64(&m, MSG_T_TRUNCATED, truncated);
 	if (out_fd >= 0 && err_fd >= 0) {
 		msg_put_fd(&m, out_fd);
 		msg_put_fd(&m, err_fd);
@@ -149,29 +151,31 @@ start_invocation(struct wk *w, struct msg_in *in)
 	if (!path_safe(w, iv.code_dir) || !handler_safe(iv.handler))
 		bad_peer("code path outside the state directory");
 	if (iv.runtime != RUNTIME_EXEC) {
-		reply(w, iv.id, INVOKE_REJECTED, ENOTSUP, 0, 0, -1, -1);
+		reply(w, iv.id, INVOKE_REJECTED, ENOTSUP, 0, 0, -1, -1, 0);
 		return;
 	}
 	if (iv.body_fd < 0 || lseek(iv.body_fd, 0, SEEK_SET) < 0) {
-		reply(w, iv.id, INVOKE_REJECTED, EBADF, 0, 0, -1, -1);
+		reply(w, iv.id, INVOKE_REJECTED, EBADF, 0, 0, -1, -1, 0);
 		return;
 	}
-	out_fd = memfd_create("faas-stdout", MFD_CLOEXEC);
-	err_fd = memfd_create("faas-stderr", MFD_CLOEXEC);
+	out_fd = sb_output_open("faas-stdout", iv.max_output);
+	err_fd = sb_output_open("faas-stderr", iv.max_log);
 	it = calloc(1, sizeof(*it));
 	if (out_fd < 0 || err_fd < 0 || !it) {
-		r = out_fd < 0 || err_fd < 0 ? errno : ENOMEM;
+		r = out_fd < 0 ? -out_fd : err_fd < 0 ? -err_fd : ENOMEM;
 		if (out_fd >= 0)
 			close(out_fd);
 		if (err_fd >= 0)
 			close(err_fd);
 		free(it);
-		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)r, 0, 0, -1, -1);
+		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)r, 0, 0, -1, -1, 0);
 		return;
 	}
 	it->id = iv.id;
 	it->out_fd = out_fd;
 	it->err_fd = err_fd;
+	it->max_output = iv.max_output;
+	it->max_log = iv.max_log;
 	it->sync_fd = it->pidfd = -1;
 	(void)str_printf(it->cg, sizeof(it->cg), "w%u-%llu", w->index,
 			 (unsigned long long)++w->seq);
@@ -187,7 +191,6 @@ start_invocation(struct wk *w, struct msg_in *in)
 		.stdin_fd = iv.body_fd,
 		.stdout_fd = out_fd,
 		.stderr_fd = err_fd,
-		.max_output = iv.max_output,
 		.tmp_bytes = MIN(w->cfg->tmp_max_mb, MAX(iv.memory_mb / 2, 1)) << 20,
 		.net_host = iv.network_host != 0,
 		.filter = &w->filter,
@@ -205,7 +208,7 @@ start_invocation(struct wk *w, struct msg_in *in)
 		r = sb_spawn(&sp, &it->pid, &it->pidfd, &it->sync_fd);
 	if (r < 0) {
 		log_err("sandbox for %s/%s failed: %s", iv.tenant, iv.function, strerror(-r));
-		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)-r, 0, 0, -1, -1);
+		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)-r, 0, 0, -1, -1, 0);
 		(void)sb_cgroup_remove(w->cg, it->cg);
 		close(out_fd);
 		close(err_fd);
@@ -296,7 +299,14 @@ finish(struct wk *w, struct inst *it)
 		result = INVOKE_SIGNALED, code = (uint64_t)WTERMSIG(status);
 	else
 		result = INVOKE_EXITED, code = p > 0 ? (uint64_t)WEXITSTATUS(status) : 255;
-	reply(w, it->id, result, code, dur, st.peak_bytes / 1024, it->out_fd, it->err_fd);
+	{
+		bool out_full = false, err_full = false;
+
+		(void)sb_output_finish(it->out_fd, it->max_output, &out_full);
+		(void)sb_output_finish(it->err_fd, it->max_log, &err_full);
+		reply(w, it->id, result, code, dur, st.peak_bytes / 1024, it->out_fd, it->err_fd,
+		      (out_full ? 1u : 0u) | (err_full ? 2u : 0u));
+	}
 	close(it->out_fd);
 	close(it->err_fd);
 	for (struct inst **pp = &w->insts; *pp; pp = &(*pp)->next)

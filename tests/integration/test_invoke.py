@@ -106,6 +106,25 @@ def host_processes_of(uid):
     return found
 
 
+def test_output_caps(faasd):
+    tok = faasd.tenant("caps")
+    faasd.deploy("caps", tok, "big", sh("head -c 7340032 /dev/zero\n"))
+    s, h, body = faasd.call("GET", "/fn/caps/big", tok)
+    assert s == 502 and b"more than 6291456 bytes of output" in body
+    faasd.deploy("caps", tok, "exact", sh("head -c 6291455 /dev/zero\n"))
+    s, h, body = faasd.call("GET", "/fn/caps/exact", tok)
+    assert s == 200 and len(body) == 6291455
+    # Noisy stderr is capped for the logs but does not fail the call.
+    faasd.deploy("caps", tok, "noisy", sh("head -c 1000000 /dev/zero >&2; echo fine\n"))
+    s, h, body = faasd.call("GET", "/fn/caps/noisy", tok)
+    assert s == 200 and body == b"fine\n"
+    # Files in /tmp are not capped by the output limit.
+    faasd.deploy("caps", tok, "tmpfile", sh(
+        "head -c 20000000 /dev/zero > /tmp/f && wc -c < /tmp/f\n"), memory_mb=128)
+    s, h, body = faasd.call("GET", "/fn/caps/tmpfile", tok)
+    assert s == 200 and body.strip() == b"20000000"
+
+
 def test_identity_and_cleanup(faasd):
     a = faasd.tenant("who-a")
     b = faasd.tenant("who-b")

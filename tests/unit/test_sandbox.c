@@ -282,7 +282,6 @@ test_spawn(void)
 			      .stdin_fd = in,
 			      .stdout_fd = o,
 			      .stderr_fd = e,
-			      .max_output = 1 << 20,
 			      .tmp_bytes = 1 << 20,
 			      .filter = &f,
 			      .cg = &cg,

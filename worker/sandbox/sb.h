@@ -109,9 +109,8 @@ struct sb_spec {
 	const char *const *env;  /* NULL-terminated */
 	uid_t host_uid;          /* the tenant's own host uid (also gid) */
 	int stdin_fd, stdout_fd, stderr_fd;
-	uint64_t max_output; /* RLIMIT_FSIZE */
-	uint64_t tmp_bytes;  /* size of the /tmp tmpfs */
-	bool net_host;       /* share the host network namespace */
+	uint64_t tmp_bytes; /* size of the /tmp tmpfs */
+	bool net_host;      /* share the host network namespace */
 	const struct sb_filter *filter;
 	const struct sb_cgroups *cg;
 	const char *cg_inst;    /* instance cgroup, created by the caller */
@@ -141,6 +140,17 @@ int sb_spawn(const struct sb_spec *s, pid_t *pid, int *pidfd, int *sync_fd);
  * pivot_root.  0 or -errno with *what naming the failed step.
  */
 int sb_child_setup_root(const struct sb_spec *s, const char **what);
+
+/*
+ * sb_output_open - a memfd for a handler's stdout or stderr that can never
+ * hold more than cap bytes: sized to cap and sealed against growth, so a
+ * write past the end fails (EPERM) instead of using more memory.  Returns
+ * the fd (O_CLOEXEC) or -errno.  sb_output_finish trims it to what was
+ * written (the file offset the handler shares) and returns that length;
+ * *full is set when the handler reached the cap.
+ */
+int sb_output_open(const char *name, uint64_t cap);
+int64_t sb_output_finish(int fd, uint64_t cap, bool *full);
 
 /* Bring the loopback interface up in the current network namespace. */
 int sb_net_lo_up(void);

@@ -53,6 +53,7 @@ cg_read(const char *dir, const char *inst, const char *file, char *buf, size_t n
 	int fd;
 	ssize_t got;
 
+	buf[0] = 0;
 	if (str_printf(path, sizeof(path), "%s/%s/%s", dir, inst, file) < 0)
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -239,7 +240,7 @@ sb_cgroup_create(const struct sb_cgroups *cg, const char *inst, const struct sb_
 		if ((r = cg_write(cg, cg->v2, inst, "pids.max", v)) < 0)
 			return r;
 		(void)str_printf(v, sizeof(v), "%llu 100000",
-				 (unsigned long long)(l->cpu_millicores * 100));
+				 (unsigned long long)l->cpu_millicores * 100);
 		return cg_write(cg, cg->v2, inst, "cpu.max", v);
 	}
 	if (cg->mode != SB_CG_V1)
@@ -264,7 +265,7 @@ sb_cgroup_create(const struct sb_cgroups *cg, const char *inst, const struct sb_
 	/* The period before the quota. */
 	if ((r = cg_write(cg, cg->v1_cpu, inst, "cpu.cfs_period_us", "100000")) < 0)
 		return r;
-	(void)str_printf(v, sizeof(v), "%llu", (unsigned long long)(l->cpu_millicores * 100));
+	(void)str_printf(v, sizeof(v), "%llu", (unsigned long long)l->cpu_millicores * 100);
 	return cg_write(cg, cg->v1_cpu, inst, "cpu.cfs_quota_us", v);
 }
 

@@ -4,6 +4,8 @@
  * namespace, and probing at start that user namespaces are available.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <linux/sched.h>
 #include <net/if.h>
 #include <sched.h>
@@ -76,4 +78,36 @@ sb_probe_userns(void)
 	if (waitpid(pid, &status, 0) < 0)
 		return -errno;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPERM;
+}
+
+int
+sb_output_open(const char *name, uint64_t cap)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	/* Sparse: pages exist only where the handler writes. */
+	if (ftruncate(fd, (off_t)cap) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_GROW) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int64_t
+sb_output_finish(int fd, uint64_t cap, bool *full)
+{
+	off_t off = lseek(fd, 0, SEEK_CUR);
+
+	if (off < 0)
+		return -errno;
+	if ((uint64_t)off > cap)
+		off = (off_t)cap;
+	*full = (uint64_t)off >= cap;
+	if (ftruncate(fd, off) < 0)
+		return -errno;
+	return off;
 }

@@ -94,9 +94,6 @@ static void __attribute__((noreturn)) child(const struct sb_spec *s, int sync_fd
 		if (setrlimit(lims[i][0], &rl) < 0)
 			child_fail("rlimits", errno);
 	}
-	rl.rlim_cur = rl.rlim_max = s->max_output;
-	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
-		child_fail("RLIMIT_FSIZE", errno);
 	if (setsid() < 0)
 		child_fail("setsid", errno);
 	if ((r = sb_caps_drop_all()) < 0)
