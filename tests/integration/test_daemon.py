@@ -37,6 +37,27 @@ def test_first_start_and_restart_keep_state(fresh_faasd):
     assert d.stop() == 0
 
 
+def test_leftover_sandboxes_cleaned_after_kill9(fresh_faasd):
+    d = fresh_faasd().start()
+    tok = d.tenant("crash")
+    d.deploy("crash", tok, "slow", sh("sleep 30\n"))
+    t = threading.Thread(target=lambda: d.call("GET", "/fn/crash/slow", tok, timeout=10))
+    t.daemon = True
+    t.start()
+    time.sleep(1.0)
+    uid = d.json("GET", "/v1/tenants/crash", d.admin)[1]["tenant"]["uid"]
+    from test_invoke import host_processes_of
+    assert host_processes_of(uid), "the handler should be running"
+    d.proc.kill()  # kill -9 the parent: children follow through their death signal
+    d.proc.wait()
+    wait_for(lambda: not host_processes_of(uid), timeout=5)
+    d.start()
+    assert d.call("GET", "/readyz")[0] == 200
+    text = d.log_text()
+    assert "removed" in text and "sandbox cgroups left by an earlier run" in text, text
+    assert d.stop() == 0
+
+
 def test_children_restart(fresh_faasd):
     d = fresh_faasd().start()
     tok = d.tenant("restart")

@@ -246,3 +246,18 @@ def test_fork_bomb_contained(faasd, tenant):
     time.sleep(0.3)
     from test_invoke import host_processes_of
     assert host_processes_of(uid) == []
+
+
+def test_host_network_only_when_allowed(faasd):
+    tok = faasd.tenant("net-denied")
+    from conftest import make_tgz
+    sha_ = faasd.upload("net-denied", tok, make_tgz(sh("cat /proc/net/dev\n")))
+    s, doc = faasd.json("PUT", "/v1/tenants/net-denied/functions/f", tok,
+                        {"runtime": "exec", "handler": "handler.sh", "code": "sha256:" + sha_,
+                         "network": "host"})
+    assert s == 403 and "network" in doc["error"]["message"]
+    tok2 = faasd.tenant("net-allowed", allow_host_network=True)
+    faasd.deploy("net-allowed", tok2, "f", sh("cat /proc/net/dev\n"), network="host")
+    s, h, body = faasd.call("GET", "/fn/net-allowed/f", tok2)
+    ifaces = [l.split(b":")[0].strip() for l in body.splitlines()[2:]]
+    assert s == 200 and len(ifaces) > 1, ifaces
