@@ -35,6 +35,7 @@ config_defaults(struct faasd_config *c)
 	c->pids_max = 64;
 	c->cpu_millicores = 1000;
 	c->tmp_max_mb = 512;
+	c->sandbox_pool = 0;
 	c->log_level = LOG_INFO;
 }
 
@@ -61,6 +62,7 @@ static const struct u64_key u64_keys[] = {
 	U64K(pids_max, 4, 100000),
 	U64K(cpu_millicores, 10, 256000),
 	U64K(tmp_max_mb, 1, 1048576),
+	U64K(sandbox_pool, 0, 64),
 };
 
 int

@@ -27,6 +27,7 @@ struct faasd_config {
 	uint64_t pids_max;       /* processes per instance */
 	uint64_t cpu_millicores; /* CPU per instance, 1000 = one CPU */
 	uint64_t tmp_max_mb;     /* /tmp size cap (also at most half the memory) */
+	uint64_t sandbox_pool;   /* blank sandboxes kept ready per worker */
 	int log_level;
 };
 

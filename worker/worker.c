@@ -71,6 +71,10 @@ struct wk {
 	unsigned ninst;
 	struct cg_gone *to_remove;
 	struct sb_filter filter;
+	struct sb_spec blank;     /* tenant-independent part of every spec */
+	struct sb_blank pool[64]; /* ready blank sandboxes (network none) */
+	unsigned npool;
+	bool pool_broken; /* stop trying after a failure; log once */
 	char code_prefix[PATH_MAX];
 	char root_dir[PATH_MAX];
 	char resolv[4096];
@@ -133,6 +137,8 @@ handler_safe(const char *h)
 {
 	return *h && h[0] != '/' && !strstr(h, "..") && strlen(h) < 4096;
 }
+
+static void remove_later(struct wk *w, const char *name);
 
 static void
 start_invocation(struct wk *w, struct msg_in *in)
@@ -203,9 +209,38 @@ start_invocation(struct wk *w, struct msg_in *in)
 	};
 	it->start_us = now_mono_us();
 	it->deadline_us = it->start_us + iv.timeout_ms * 1000;
-	r = sb_cgroup_create(w->cg, it->cg, &lim);
-	if (r == 0)
-		r = sb_spawn(&sp, &it->pid, &it->pidfd, &it->sync_fd);
+	r = -EAGAIN;
+	if (!iv.network_host && w->npool > 0) {
+		/* The fast path: a blank sandbox, already in its namespaces
+		 * and cgroup, only needs the tenant's part. */
+		struct sb_blank b = w->pool[--w->npool];
+
+		(void)str_copy(it->cg, sizeof(it->cg), b.cg_inst);
+		sp.cg_inst = it->cg;
+		r = sb_cgroup_set_memory(w->cg, it->cg, lim.memory_bytes);
+		if (r == 0)
+			r = sb_start(&b, &sp);
+		if (r == 0) {
+			it->pid = b.pid;
+			it->pidfd = b.pidfd;
+			it->sync_fd = b.sync_fd;
+		} else {
+			log_warn("blank sandbox %s unusable (%s); starting a fresh one", it->cg,
+				 strerror(-r));
+			sb_blank_discard(&b);
+			(void)sb_cgroup_kill(w->cg, it->cg);
+			if (sb_cgroup_remove(w->cg, it->cg) < 0)
+				remove_later(w, it->cg);
+			(void)str_printf(it->cg, sizeof(it->cg), "w%u-%llu", w->index,
+					 (unsigned long long)++w->seq);
+			sp.cg_inst = it->cg;
+		}
+	}
+	if (r < 0) {
+		r = sb_cgroup_create(w->cg, it->cg, &lim);
+		if (r == 0)
+			r = sb_spawn(&sp, &it->pid, &it->pidfd, &it->sync_fd);
+	}
 	if (r < 0) {
 		log_err("sandbox for %s/%s failed: %s", iv.tenant, iv.function, strerror(-r));
 		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)-r, 0, 0, -1, -1, 0);
@@ -285,9 +320,6 @@ finish(struct wk *w, struct inst *it)
 			status = hs;
 	}
 	(void)sb_cgroup_stats(w->cg, it->cg, &st);
-	(void)sb_cgroup_kill(w->cg, it->cg);
-	if (sb_cgroup_remove(w->cg, it->cg) < 0)
-		remove_later(w, it->cg);
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, it->pidfd, NULL);
 	close(it->pidfd);
 	close(it->sync_fd);
@@ -307,6 +339,10 @@ finish(struct wk *w, struct inst *it)
 		reply(w, it->id, result, code, dur, st.peak_bytes / 1024, it->out_fd, it->err_fd,
 		      (out_full ? 1u : 0u) | (err_full ? 2u : 0u));
 	}
+	/* After the reply: the caller need not wait for the clean-up. */
+	(void)sb_cgroup_kill(w->cg, it->cg);
+	if (sb_cgroup_remove(w->cg, it->cg) < 0)
+		remove_later(w, it->cg);
 	close(it->out_fd);
 	close(it->err_fd);
 	for (struct inst **pp = &w->insts; *pp; pp = &(*pp)->next)
@@ -316,6 +352,12 @@ finish(struct wk *w, struct inst *it)
 		}
 	w->ninst--;
 	free(it);
+}
+
+static bool
+pool_wants(const struct wk *w)
+{
+	return !w->pool_broken && w->npool < MIN(w->cfg->sandbox_pool, ARRAY_SIZE(w->pool));
 }
 
 static int
@@ -336,12 +378,42 @@ next_timeout_ms(struct wk *w)
 	}
 	if (w->to_remove)
 		best = MIN(best, 20000u);
+	if (pool_wants(w))
+		best = 0; /* poll, and fill the pool when nothing is pending */
 	return best == UINT64_MAX ? -1 : (int)MIN((best + 999) / 1000, (uint64_t)INT32_MAX);
+}
+
+/* Make one blank sandbox for the pool (called when the worker is idle). */
+static void
+pool_fill_one(struct wk *w)
+{
+	struct sb_limits lim = { .memory_bytes = 128u << 20,
+				 .pids = w->cfg->pids_max,
+				 .cpu_millicores = w->cfg->cpu_millicores };
+	struct sb_spec sp = w->blank;
+	char name[32];
+	int r;
+
+	(void)str_printf(name, sizeof(name), "w%u-%llu", w->index, (unsigned long long)++w->seq);
+	sp.cg_inst = name;
+	r = sb_cgroup_create(w->cg, name, &lim);
+	if (r == 0)
+		r = sb_prepare(&sp, &w->pool[w->npool]);
+	if (r < 0) {
+		log_err("cannot prepare a blank sandbox (%s); invocations start fresh ones",
+			strerror(-r));
+		(void)sb_cgroup_remove(w->cg, name);
+		w->pool_broken = true;
+		return;
+	}
+	w->npool++;
 }
 
 static void
 kill_all(struct wk *w)
 {
+	while (w->npool > 0)
+		sb_blank_discard(&w->pool[--w->npool]);
 	for (struct inst *it = w->insts; it; it = it->next)
 		kill_inst(it);
 }
@@ -372,6 +444,13 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 		log_err("cannot build the seccomp policy: %s", strerror(-r));
 		return 1;
 	}
+	w.blank = (struct sb_spec){ .root_dir = w.root_dir,
+				    .filter = &w.filter,
+				    .cg = cg,
+				    .etc_passwd = etc_passwd,
+				    .etc_group = etc_group,
+				    .etc_hosts = etc_hosts,
+				    .etc_resolv = "# no network\n" };
 	if (read_file_bounded("/etc/resolv.conf", sizeof(w.resolv) - 1, &resolv, NULL) == 0) {
 		(void)str_copy(w.resolv, sizeof(w.resolv), resolv);
 		free(resolv);
@@ -404,6 +483,8 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 
 		if (w.to_remove)
 			retry_removals(&w);
+		if (n == 0 && pool_wants(&w))
+			pool_fill_one(&w);
 
 		if (n < 0 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));

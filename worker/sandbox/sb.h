@@ -84,6 +84,8 @@ int sb_cgroup_setup(struct sb_cgroups *cg);
 
 /* Create instance inst with limits written before anyone joins.  0/-errno. */
 int sb_cgroup_create(const struct sb_cgroups *cg, const char *inst, const struct sb_limits *l);
+/* Change the memory limit of an instance before its handler runs. */
+int sb_cgroup_set_memory(const struct sb_cgroups *cg, const char *inst, uint64_t bytes);
 /* O_PATH|O_DIRECTORY fd of a v2 instance for CLONE_INTO_CGROUP, or -errno. */
 int sb_cgroup_open(const struct sb_cgroups *cg, const char *inst);
 /* Move pid into inst (every v1 hierarchy; v2 when it was not cloned in). */
@@ -133,6 +135,30 @@ struct sb_spec {
  * stderr_fd and end the child with status 127.
  */
 int sb_spawn(const struct sb_spec *s, pid_t *pid, int *pidfd, int *sync_fd);
+
+/*
+ * Two-phase launch, so a pool of blank sandboxes can be made ahead of time.
+ * sb_prepare uses only the tenant-independent fields of s (root_dir, filter,
+ * cg, cg_inst, net_host, etc_*; their memory must stay valid until the
+ * sandbox is started or discarded): it clones the namespaces, places the
+ * child in cg_inst, brings up loopback and sets the hostname, and leaves the
+ * child waiting.  sb_start uses the tenant fields (host_uid, code_dir,
+ * handler, env, stdio fds, tmp_bytes): it writes the uid/gid maps and hands
+ * the assignment over; the child then continues as sb_spawn describes.
+ * sb_blank_discard kills and reaps a blank that will not be used.
+ * sb_spawn is sb_prepare + sb_start.  All return 0 or -errno.
+ */
+struct sb_blank {
+	pid_t pid;
+	int pidfd;
+	int sync_fd;
+	bool net_host;
+	char cg_inst[32];
+};
+
+int sb_prepare(const struct sb_spec *s, struct sb_blank *b);
+int sb_start(struct sb_blank *b, const struct sb_spec *s);
+void sb_blank_discard(struct sb_blank *b);
 
 /*
  * sb_child_setup_root - the mount part of the child, exposed for sb_spawn

@@ -270,6 +270,30 @@ sb_cgroup_create(const struct sb_cgroups *cg, const char *inst, const struct sb_
 }
 
 int
+sb_cgroup_set_memory(const struct sb_cgroups *cg, const char *inst, uint64_t bytes)
+{
+	char v[32];
+	int r;
+
+	(void)str_printf(v, sizeof(v), "%llu", (unsigned long long)bytes);
+	if (cg->mode == SB_CG_V2)
+		return cg_write(cg, cg->v2, inst, "memory.max", v);
+	if (!cg->memsw)
+		return cg_write(cg, cg->v1_memory, inst, "memory.limit_in_bytes", v);
+	/* memsw must stay >= the limit after every write: lowering goes limit
+	 * first, raising memsw first; try one order, then the other. */
+	r = cg_write(cg, cg->v1_memory, inst, "memory.limit_in_bytes", v);
+	if (r == 0)
+		return cg_write(cg, cg->v1_memory, inst, "memory.memsw.limit_in_bytes", v);
+	if (r != -EINVAL)
+		return r;
+	r = cg_write(cg, cg->v1_memory, inst, "memory.memsw.limit_in_bytes", v);
+	if (r == 0)
+		r = cg_write(cg, cg->v1_memory, inst, "memory.limit_in_bytes", v);
+	return r;
+}
+
+int
 sb_cgroup_open(const struct sb_cgroups *cg, const char *inst)
 {
 	char path[PATH_MAX + 64];

@@ -1,23 +1,30 @@
 /*
- * sb_spawn.c - launch one handler in a fresh sandbox (SPEC §3), in the
- * order nsjail, bubblewrap and crun converge on:
+ * sb_spawn.c - launch handlers in fresh sandboxes (SPEC §3), in two phases
+ * so that the expensive, tenant-independent part can happen ahead of time:
  *
+ * sb_prepare (a "blank" sandbox, off the request path):
  *   worker: clone3(new user, pid, mount, ipc, uts [, net], pidfd
- *           [, into the v2 cgroup]) -> setgroups "deny", gid_map, uid_map
- *           (SB_INNER_ID -> the tenant's host uid, nothing else mapped)
- *           -> v1: join the instance cgroups -> "go" on the sync socket
- *   child:  wait for "go" -> stdio -> unshare the cgroup namespace (now
- *           rooted at the instance) -> setresgid, setresuid to the mapped
- *           inner id -> root file system and pivot_root -> hostname,
- *           loopback up -> rlimits -> setsid -> drop every capability
- *           (the bounding set included) -> no_new_privs ->
- *           parent-death signal (after the last credential change) ->
- *           stray fds close-on-exec -> seccomp (last) -> execve
+ *           [, into the v2 cgroup]) -> v1: join the instance cgroups
+ *   child:  parent-death signal -> loopback up, hostname -> wait for an
+ *           assignment on the sync socket
  *
- * The child stays pid 1 of its pid namespace as a tiny init: it forks the
- * handler, reaps, and sends the handler's wait status over the sync socket.
- * When it exits, or is killed on a timeout, the kernel kills everything else
- * in the sandbox, so nothing of an instance outlives it.  The worker is single-threaded, so the child may use
+ * sb_start (the assignment, on the request path):
+ *   worker: setgroups "deny", gid_map, uid_map (SB_INNER_ID -> the
+ *           tenant's host uid, nothing else mapped) -> send code dir,
+ *           handler, env and the three stdio fds over the sync socket
+ *   child:  stdio -> unshare the cgroup namespace (rooted at the instance)
+ *           -> setresgid, setresuid to the mapped inner id -> root file
+ *           system and pivot_root -> rlimits -> setsid -> drop every
+ *           capability (bounding set included) -> no_new_privs ->
+ *           parent-death signal again (the uid change cleared it) -> stray
+ *           fds close-on-exec -> seccomp (last) -> fork: the handler
+ *           execs; the child stays pid 1 as a tiny init
+ *
+ * The init reaps orphans, lets the handler have ordinary signal semantics
+ * (pid 1 ignores signals it has no handler for), and sends the handler's
+ * wait status over the sync socket.  When it exits, or is killed on a
+ * timeout, the kernel kills everything else in the sandbox, so nothing of an
+ * instance outlives it.  The worker is single-threaded, so the child may use
  * ordinary libc calls between clone and execve.
  */
 #include <errno.h>
@@ -43,34 +50,108 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+#define ASSIGN_MAX     (160u * 1024u)
+#define ASSIGN_MAX_ENV 1024
+
+/* The assignment as it crosses the sync socket: this header, then
+ * code_dir, handler and env strings, each NUL-terminated. */
+struct assign_hdr {
+	uint64_t tmp_bytes;
+	uint32_t nenv;
+	uint32_t len; /* bytes of strings after the header */
+};
+
 static void __attribute__((noreturn)) child_fail(const char *what, int err)
 {
 	dprintf(STDERR_FILENO, "faasd: sandbox setup failed at %s: %s\n", what, strerror(err));
 	_exit(127);
 }
 
-static void __attribute__((noreturn)) child(const struct sb_spec *s, int sync_fd)
+/* Receive the assignment; fills s (pointers into buf) and dups stdio. */
+static void
+child_receive(struct sb_spec *s, int sync_fd, char *buf, const char **env)
+{
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(3 * sizeof(int))];
+	} cbuf;
+	struct iovec iov = { buf, ASSIGN_MAX };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cbuf.b,
+			     .msg_controllen = sizeof(cbuf.b) };
+	struct cmsghdr *c;
+	struct assign_hdr h;
+	int fds[3];
+	ssize_t n;
+	char *p, *end;
+
+	do
+		n = recvmsg(sync_fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		_exit(127); /* the worker discarded us, or is gone */
+	c = CMSG_FIRSTHDR(&mh);
+	if ((size_t)n < sizeof(h) || !c || c->cmsg_type != SCM_RIGHTS ||
+	    c->cmsg_len != CMSG_LEN(3 * sizeof(int)) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		_exit(127);
+	memcpy(fds, CMSG_DATA(c), sizeof(fds));
+	memcpy(&h, buf, sizeof(h));
+	if (h.len != (size_t)n - sizeof(h) || h.nenv > ASSIGN_MAX_ENV || h.len == 0 ||
+	    buf[n - 1] != 0)
+		_exit(127);
+	if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0)
+		_exit(127);
+	p = buf + sizeof(h);
+	end = buf + n;
+	s->code_dir = p;
+	p += strlen(p) + 1;
+	if (p >= end)
+		child_fail("assignment", EINVAL);
+	s->handler = p;
+	p += strlen(p) + 1;
+	for (uint32_t i = 0; i < h.nenv; i++) {
+		if (p >= end)
+			child_fail("assignment", EINVAL);
+		env[i] = p;
+		p += strlen(p) + 1;
+	}
+	env[h.nenv] = NULL;
+	s->env = env;
+	s->tmp_bytes = h.tmp_bytes;
+}
+
+static void __attribute__((noreturn)) child(const struct sb_spec *blank, int sync_fd)
 {
 	static const int lims[][2] = { { RLIMIT_NOFILE, 1024 },
 				       { RLIMIT_CORE, 0 },
 				       { RLIMIT_MEMLOCK, 64 * 1024 },
 				       { RLIMIT_MSGQUEUE, 0 },
 				       { RLIMIT_RTPRIO, 0 } };
+	static char buf[ASSIGN_MAX];
+	static const char *env[ASSIGN_MAX_ENV + 1];
+	struct sb_spec s = *blank;
 	char path[4200];
 	const char *what = NULL, *argv0[2];
 	struct rlimit rl;
 	struct pollfd pfd;
 	sigset_t none;
 	pid_t handler;
-	char go;
 	int r;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (read(sync_fd, &go, 1) != 1)
-		_exit(127); /* the worker gave up on us */
-	if (dup2(s->stdin_fd, 0) < 0 || dup2(s->stdout_fd, 1) < 0 || dup2(s->stderr_fd, 2) < 0)
+	/* Phase 1: what needs no tenant.  Capabilities in the new user
+	 * namespace exist before any map is written. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		_exit(127);
+	if (!s.net_host && sb_net_lo_up() < 0)
+		_exit(127);
+	if (sethostname("faasd", 5) < 0)
+		_exit(127);
+
+	/* Phase 2: the assignment. */
+	child_receive(&s, sync_fd, buf, env);
 	/* Now inside the instance cgroup: root a cgroup namespace there. */
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		child_fail("cgroup namespace", errno);
@@ -82,13 +163,9 @@ static void __attribute__((noreturn)) child(const struct sb_spec *s, int sync_fd
 		child_fail("setresgid", errno);
 	if (setresuid(SB_INNER_ID, SB_INNER_ID, SB_INNER_ID) < 0)
 		child_fail("setresuid", errno);
-	r = sb_child_setup_root(s, &what);
+	r = sb_child_setup_root(&s, &what);
 	if (r < 0)
 		child_fail(what, -r);
-	if (sethostname("faasd", 5) < 0)
-		child_fail("hostname", errno);
-	if (!s->net_host && (r = sb_net_lo_up()) < 0)
-		child_fail("loopback", -r);
 	for (size_t i = 0; i < ARRAY_SIZE(lims); i++) {
 		rl.rlim_cur = rl.rlim_max = (rlim_t)lims[i][1];
 		if (setrlimit(lims[i][0], &rl) < 0)
@@ -100,6 +177,7 @@ static void __attribute__((noreturn)) child(const struct sb_spec *s, int sync_fd
 		child_fail("dropping capabilities", -r);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail("no_new_privs", errno);
+	/* The uid change cleared the death signal: set it again. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		child_fail("parent-death signal", errno);
 	/* getppid() is 0 across the pid namespace: ask the socket instead.
@@ -111,23 +189,19 @@ static void __attribute__((noreturn)) child(const struct sb_spec *s, int sync_fd
 		child_fail("close_range", errno);
 	if (chdir("/var/task") < 0)
 		child_fail("/var/task", errno);
-	if (str_printf(path, sizeof(path), "/var/task/%s", s->handler) < 0)
+	if (str_printf(path, sizeof(path), "/var/task/%s", s.handler) < 0)
 		child_fail("handler path", ENAMETOOLONG);
 	argv0[0] = path;
 	argv0[1] = NULL;
-	if ((r = sb_seccomp_load(s->filter)) < 0)
+	if ((r = sb_seccomp_load(s.filter)) < 0)
 		child_fail("seccomp", -r);
-	/* A tiny init stays pid 1: it reaps orphans, lets the handler have
-	 * ordinary signal semantics (pid 1 ignores signals it has no handler
-	 * for), and reports the handler's wait status to the worker.  When it
-	 * exits, the kernel kills whatever is left in the namespace. */
 	handler = fork();
 	if (handler < 0)
 		child_fail("fork", errno);
 	if (handler == 0) {
-		execve(s->argv ? s->argv[0] : path, (char *const *)(s->argv ? s->argv : argv0),
-		       (char *const *)s->env);
-		dprintf(STDERR_FILENO, "faasd: cannot start handler '%s': %s\n", s->handler,
+		execve(s.argv ? s.argv[0] : path, (char *const *)(s.argv ? s.argv : argv0),
+		       (char *const *)s.env);
+		dprintf(STDERR_FILENO, "faasd: cannot start handler '%s': %s\n", s.handler,
 			errno == ENOENT   ? "no such file in the code"
 			: errno == EACCES ? "not executable (chmod +x, or a #! line)"
 					  : strerror(errno));
@@ -165,14 +239,27 @@ write_proc(pid_t pid, const char *file, const char *text)
 	return r;
 }
 
+void
+sb_blank_discard(struct sb_blank *b)
+{
+	if (b->pidfd >= 0) {
+		syscall(SYS_pidfd_send_signal, b->pidfd, SIGKILL, NULL, 0);
+		waitpid(b->pid, NULL, 0);
+		close(b->pidfd);
+	}
+	if (b->sync_fd >= 0)
+		close(b->sync_fd);
+	b->pidfd = b->sync_fd = -1;
+}
+
 int
-sb_spawn(const struct sb_spec *s, pid_t *pid_out, int *pidfd_out, int *sync_out)
+sb_prepare(const struct sb_spec *s, struct sb_blank *b)
 {
 	struct clone_args a = { 0 };
-	char map[64];
 	int sv[2], pidfd = -1, cgfd = -1, r;
 	pid_t pid;
 
+	b->pidfd = b->sync_fd = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	a.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
@@ -195,44 +282,113 @@ sb_spawn(const struct sb_spec *s, pid_t *pid_out, int *pidfd_out, int *sync_out)
 		a.cgroup = 0;
 		pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
 	}
+	if (cgfd >= 0)
+		close(cgfd);
 	if (pid < 0) {
 		r = -errno;
-		goto fail_early;
+		close(sv[0]);
+		close(sv[1]);
+		return r;
 	}
 	if (pid == 0) {
 		close(sv[0]);
 		child(s, sv[1]);
 	}
 	close(sv[1]);
-	sv[1] = -1;
+	b->pid = pid;
+	b->pidfd = pidfd;
+	b->sync_fd = sv[0];
+	b->net_host = s->net_host;
+	(void)str_copy(b->cg_inst, sizeof(b->cg_inst), s->cg_inst);
+	if (!(a.flags & CLONE_INTO_CGROUP)) {
+		r = sb_cgroup_attach(s->cg, s->cg_inst, pid);
+		if (r < 0) {
+			sb_blank_discard(b);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int
+sb_start(struct sb_blank *b, const struct sb_spec *s)
+{
+	static char buf[ASSIGN_MAX];
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(3 * sizeof(int))];
+	} cbuf;
+	struct assign_hdr h = { .tmp_bytes = s->tmp_bytes };
+	struct iovec iov = { buf, 0 };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cbuf.b,
+			     .msg_controllen = CMSG_SPACE(3 * sizeof(int)) };
+	struct cmsghdr *c;
+	int fds[3] = { s->stdin_fd, s->stdout_fd, s->stderr_fd };
+	size_t off = sizeof(h);
+	char map[64];
+	int r;
+
+	/* Serialise code dir, handler and env; refuse what does not fit. */
+	{
+		const char *parts[2] = { s->code_dir, s->handler };
+
+		for (size_t i = 0; i < 2; i++) {
+			size_t l = strlen(parts[i]) + 1;
+
+			if (off + l > sizeof(buf))
+				return -E2BIG;
+			memcpy(buf + off, parts[i], l);
+			off += l;
+		}
+		for (const char *const *e = s->env; e && *e; e++) {
+			size_t l = strlen(*e) + 1;
+
+			if (off + l > sizeof(buf) || h.nenv >= ASSIGN_MAX_ENV)
+				return -E2BIG;
+			memcpy(buf + off, *e, l);
+			off += l;
+			h.nenv++;
+		}
+	}
+	h.len = (uint32_t)(off - sizeof(h));
+	memcpy(buf, &h, sizeof(h));
+	iov.iov_len = off;
+	memset(&cbuf, 0, sizeof(cbuf));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(c), fds, sizeof(fds));
+
 	/* INVARIANT: only SB_INNER_ID is mapped, to this tenant's uid. */
 	(void)str_printf(map, sizeof(map), "%u %u 1\n", SB_INNER_ID, (unsigned)s->host_uid);
-	r = write_proc(pid, "setgroups", "deny");
+	r = write_proc(b->pid, "setgroups", "deny");
 	if (r == 0)
-		r = write_proc(pid, "gid_map", map);
+		r = write_proc(b->pid, "gid_map", map);
 	if (r == 0)
-		r = write_proc(pid, "uid_map", map);
-	if (r == 0 && !(a.flags & CLONE_INTO_CGROUP))
-		r = sb_cgroup_attach(s->cg, s->cg_inst, pid);
-	if (r == 0 && write(sv[0], "g", 1) != 1)
+		r = write_proc(b->pid, "uid_map", map);
+	if (r == 0 && sendmsg(b->sync_fd, &mh, MSG_NOSIGNAL) != (ssize_t)off)
 		r = -errno;
-	if (r < 0) {
-		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-		waitpid(pid, NULL, 0);
-		close(pidfd);
-		goto fail_early;
-	}
-	if (cgfd >= 0)
-		close(cgfd);
-	*pid_out = pid;
-	*pidfd_out = pidfd;
-	*sync_out = sv[0];
-	return 0;
-fail_early:
-	if (cgfd >= 0)
-		close(cgfd);
-	close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
 	return r;
+}
+
+int
+sb_spawn(const struct sb_spec *s, pid_t *pid_out, int *pidfd_out, int *sync_out)
+{
+	struct sb_blank b;
+	int r = sb_prepare(s, &b);
+
+	if (r < 0)
+		return r;
+	r = sb_start(&b, s);
+	if (r < 0) {
+		sb_blank_discard(&b);
+		return r;
+	}
+	*pid_out = b.pid;
+	*pidfd_out = b.pidfd;
+	*sync_out = b.sync_fd;
+	return 0;
 }
