@@ -32,7 +32,7 @@ GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c
 SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c
-WORKER_SRC  = worker/worker.c $(SANDBOX_SRC)
+WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)
 DAEMON_SRC  = daemon/main.c daemon/sdnotify.c daemon/privdrop.c
 CLI_SRC     = cli/faasctl.c cli/http.c cli/buf.c cli/pack.c cli/cmd_admin.c cli/cmd_fn.c
 

@@ -41,6 +41,7 @@
 #define TAG_CTL  2u
 #define TAG_SIG  3u
 #define TAG_INST 4u
+#define TAG_POOL 5u
 
 struct inst {
 	uint64_t id;
@@ -74,7 +75,9 @@ struct wk {
 	struct sb_spec blank;     /* tenant-independent part of every spec */
 	struct sb_blank pool[64]; /* ready blank sandboxes (network none) */
 	unsigned npool;
-	bool pool_broken; /* stop trying after a failure; log once */
+	unsigned pool_pending; /* blanks asked of the maker, not yet here */
+	int pool_sock;         /* to the maker (pool.c), -1 without a pool */
+	pid_t pool_pid;
 	char code_prefix[PATH_MAX];
 	char root_dir[PATH_MAX];
 	char resolv[4096];
@@ -139,6 +142,7 @@ handler_safe(const char *h)
 }
 
 static void remove_later(struct wk *w, const char *name);
+static void pool_top_up(struct wk *w);
 
 static void
 start_invocation(struct wk *w, struct msg_in *in)
@@ -214,6 +218,8 @@ start_invocation(struct wk *w, struct msg_in *in)
 		/* The fast path: a blank sandbox, already in its namespaces
 		 * and cgroup, only needs the tenant's part. */
 		struct sb_blank b = w->pool[--w->npool];
+
+		pool_top_up(w);
 
 		(void)str_copy(it->cg, sizeof(it->cg), b.cg_inst);
 		sp.cg_inst = it->cg;
@@ -354,12 +360,6 @@ finish(struct wk *w, struct inst *it)
 	free(it);
 }
 
-static bool
-pool_wants(const struct wk *w)
-{
-	return !w->pool_broken && w->npool < MIN(w->cfg->sandbox_pool, ARRAY_SIZE(w->pool));
-}
-
 static int
 next_timeout_ms(struct wk *w)
 {
@@ -378,35 +378,66 @@ next_timeout_ms(struct wk *w)
 	}
 	if (w->to_remove)
 		best = MIN(best, 20000u);
-	if (pool_wants(w))
-		best = 0; /* poll, and fill the pool when nothing is pending */
 	return best == UINT64_MAX ? -1 : (int)MIN((best + 999) / 1000, (uint64_t)INT32_MAX);
 }
 
-/* Make one blank sandbox for the pool (called when the worker is idle). */
+/* Ask the maker for blanks until ready + asked reaches the target. */
 static void
-pool_fill_one(struct wk *w)
+pool_top_up(struct wk *w)
 {
-	struct sb_limits lim = { .memory_bytes = 128u << 20,
-				 .pids = w->cfg->pids_max,
-				 .cpu_millicores = w->cfg->cpu_millicores };
-	struct sb_spec sp = w->blank;
-	char name[32];
-	int r;
+	unsigned target = (unsigned)MIN(w->cfg->sandbox_pool, ARRAY_SIZE(w->pool));
 
-	(void)str_printf(name, sizeof(name), "w%u-%llu", w->index, (unsigned long long)++w->seq);
-	sp.cg_inst = name;
-	r = sb_cgroup_create(w->cg, name, &lim);
-	if (r == 0)
-		r = sb_prepare(&sp, &w->pool[w->npool]);
-	if (r < 0) {
-		log_err("cannot prepare a blank sandbox (%s); invocations start fresh ones",
-			strerror(-r));
-		(void)sb_cgroup_remove(w->cg, name);
-		w->pool_broken = true;
-		return;
+	while (w->pool_sock >= 0 && w->npool + w->pool_pending < target) {
+		if (pool_maker_request(w->pool_sock) < 0)
+			return;
+		w->pool_pending++;
 	}
-	w->npool++;
+}
+
+static void
+pool_stop(struct wk *w, const char *why)
+{
+	log_err("sandbox pool stopped (%s); invocations start fresh sandboxes", why);
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->pool_sock, NULL);
+	close(w->pool_sock);
+	w->pool_sock = -1;
+	w->pool_pending = 0;
+}
+
+static void
+pool_readable(struct wk *w)
+{
+	for (;;) {
+		struct pool_reply rep;
+		int pidfd, sync_fd, r = pool_maker_receive(w->pool_sock, &rep, &pidfd, &sync_fd);
+
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			pool_stop(w, strerror(-r));
+			return;
+		}
+		if (w->pool_pending)
+			w->pool_pending--;
+		if (rep.err != 0) {
+			pool_stop(w, strerror(-rep.err));
+			return;
+		}
+		if (w->npool >= ARRAY_SIZE(w->pool)) {
+			struct sb_blank extra = { .pid = rep.pid,
+						  .pidfd = pidfd,
+						  .sync_fd = sync_fd };
+
+			sb_blank_discard(&extra);
+			continue;
+		}
+		w->pool[w->npool] =
+			(struct sb_blank){ .pid = rep.pid, .pidfd = pidfd, .sync_fd = sync_fd };
+		(void)str_copy(w->pool[w->npool].cg_inst, sizeof(w->pool[w->npool].cg_inst),
+			       rep.name);
+		w->npool++;
+	}
+	pool_top_up(w);
 }
 
 static void
@@ -451,6 +482,16 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 				    .etc_group = etc_group,
 				    .etc_hosts = etc_hosts,
 				    .etc_resolv = "# no network\n" };
+	w.pool_sock = -1;
+	if (cfg->sandbox_pool > 0) {
+		struct sb_limits lim = { .memory_bytes = 128u << 20,
+					 .pids = cfg->pids_max,
+					 .cpu_millicores = cfg->cpu_millicores };
+
+		r = pool_maker_start(&w.blank, &lim, index, &w.pool_pid, &w.pool_sock);
+		if (r < 0)
+			log_err("cannot start the sandbox pool: %s", strerror(-r));
+	}
 	if (read_file_bounded("/etc/resolv.conf", sizeof(w.resolv) - 1, &resolv, NULL) == 0) {
 		(void)str_copy(w.resolv, sizeof(w.resolv), resolv);
 		free(resolv);
@@ -475,6 +516,11 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 	epoll_ctl(w.epfd, EPOLL_CTL_ADD, ctl_fd, &ev);
 	ev.data.u64 = TAG_SIG;
 	epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.sig_fd, &ev);
+	if (w.pool_sock >= 0) {
+		ev.data.u64 = TAG_POOL;
+		epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.pool_sock, &ev);
+		pool_top_up(&w);
+	}
 	log_debug("started");
 
 	for (;;) {
@@ -483,8 +529,6 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 
 		if (w.to_remove)
 			retry_removals(&w);
-		if (n == 0 && pool_wants(&w))
-			pool_fill_one(&w);
 
 		if (n < 0 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));
@@ -525,6 +569,8 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 					kill_all(&w);
 					_exit(1);
 				}
+			} else if (tag == TAG_POOL) {
+				pool_readable(&w);
 			} else if (tag == TAG_SIG) {
 				struct signalfd_siginfo si;
 

@@ -28,4 +28,23 @@ struct sb_cgroups;
 int worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *cfg,
 		const struct sb_cgroups *cg);
 
+/* pool.c: the helper process that makes blank sandboxes for a worker. */
+struct sb_spec;
+struct sb_limits;
+
+struct pool_reply {
+	char name[32]; /* instance cgroup of the blank */
+	int32_t pid;
+	int32_t err; /* 0, or -errno: no fds attached */
+};
+
+/* Fork the maker for worker index; *sock is the worker's end.  0/-errno. */
+int pool_maker_start(const struct sb_spec *tmpl, const struct sb_limits *lim, unsigned index,
+		     pid_t *pid, int *sock);
+/* Ask for one more blank.  0 or -errno. */
+int pool_maker_request(int sock);
+/* Take one reply: 1 with *rep (and fds when rep->err == 0), -EAGAIN when
+ * none is pending, -ECONNRESET when the maker is gone, or -errno. */
+int pool_maker_receive(int sock, struct pool_reply *rep, int *pidfd, int *sync_fd);
+
 #endif

@@ -113,6 +113,7 @@ struct sb_spec {
 	int stdin_fd, stdout_fd, stderr_fd;
 	uint64_t tmp_bytes; /* size of the /tmp tmpfs */
 	bool net_host;      /* share the host network namespace */
+	bool clone_parent;  /* the caller's parent becomes the sandbox's parent */
 	const struct sb_filter *filter;
 	const struct sb_cgroups *cg;
 	const char *cg_inst;    /* instance cgroup, created by the caller */

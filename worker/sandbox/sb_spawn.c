@@ -244,7 +244,7 @@ sb_blank_discard(struct sb_blank *b)
 {
 	if (b->pidfd >= 0) {
 		syscall(SYS_pidfd_send_signal, b->pidfd, SIGKILL, NULL, 0);
-		waitpid(b->pid, NULL, 0);
+		waitpid(b->pid, NULL, 0); /* ECHILD when we are not its parent */
 		close(b->pidfd);
 	}
 	if (b->sync_fd >= 0)
@@ -266,6 +266,8 @@ sb_prepare(const struct sb_spec *s, struct sb_blank *b)
 		  CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
 	if (!s->net_host)
 		a.flags |= CLONE_NEWNET;
+	if (s->clone_parent)
+		a.flags |= CLONE_PARENT;
 	if (s->cg->mode == SB_CG_V2) {
 		cgfd = sb_cgroup_open(s->cg, s->cg_inst);
 		if (cgfd >= 0) {
@@ -274,7 +276,9 @@ sb_prepare(const struct sb_spec *s, struct sb_blank *b)
 		}
 	}
 	a.pidfd = (uint64_t)(uintptr_t)&pidfd;
-	a.exit_signal = SIGCHLD;
+	/* With CLONE_PARENT the child inherits our own exit signal (SIGCHLD,
+	 * as we were forked); clone3 insists on 0 here then. */
+	a.exit_signal = s->clone_parent ? 0 : SIGCHLD;
 	pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
 	if (pid < 0 && (a.flags & CLONE_INTO_CGROUP)) {
 		/* Kernels or setups that refuse CLONE_INTO_CGROUP: join later. */
