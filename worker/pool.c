@@ -39,7 +39,7 @@ maker_main(int sock, const struct sb_spec *tmpl, const struct sb_limits *lim, un
 	while (read(sock, &want, 1) == 1) {
 		struct pool_reply rep = { 0 };
 		struct sb_spec sp = *tmpl;
-		struct sb_blank b;
+		struct sb_blank b = { .pidfd = -1, .sync_fd = -1 };
 		union {
 			struct cmsghdr align;
 			char buf[CMSG_SPACE(2 * sizeof(int))];

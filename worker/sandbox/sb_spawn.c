@@ -381,7 +381,7 @@ sb_start(struct sb_blank *b, const struct sb_spec *s)
 int
 sb_spawn(const struct sb_spec *s, pid_t *pid_out, int *pidfd_out, int *sync_out)
 {
-	struct sb_blank b;
+	struct sb_blank b = { .pidfd = -1, .sync_fd = -1 };
 	int r = sb_prepare(s, &b);
 
 	if (r < 0)
