@@ -123,12 +123,25 @@ read_full(int fd, void *buf, size_t n)
 }
 
 int
+write_file_str(const char *path, const char *text, int extra_flags)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | extra_flags, 0644), r;
+
+	if (fd < 0)
+		return -errno;
+	r = write_full(fd, text, strlen(text));
+	close(fd);
+	return r;
+}
+
+int
 read_file_bounded(const char *path, size_t max, char **out, size_t *len)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ char *buf = NULL;
+	char *buf = NULL;
 	size_t got = 0, cap;
 	struct stat st;
+	int r = 0;
 
 	if (fd < 0)
 		return -errno;
@@ -141,34 +154,38 @@ read_file_bounded(const char *path, size_t max, char **out, size_t *len)
 	/* st_size is a hint only: files in /proc say 0.  Read to EOF. */
 	cap = (size_t)st.st_size + 1 > 4096 ? (size_t)st.st_size + 1 : 4096;
 	for (;;) {
-		ssize_t r;
+		char *nb = realloc(buf, cap);
+		size_t want;
+		ssize_t n;
 
-		if (got + 1 >= cap || !buf) {
-			char *nb;
-
-			if (buf)
-				cap *= 2;
-			nb = realloc(buf, cap);
-			if (!nb)
-				return -ENOMEM;
-			buf = nb;
-		}
-		r = read(fd, buf + got, cap - got - 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
+		if (!nb) {
+			r = -ENOMEM;
 			break;
-		got += (size_t)r;
-		if (got > max)
-			return -EFBIG;
+		}
+		buf = nb;
+		want = cap - got - 1;
+		n = read_full(fd, buf + got, want);
+		if (n < 0) {
+			r = (int)n;
+			break;
+		}
+		got += (size_t)n;
+		if (got > max) {
+			r = -EFBIG;
+			break;
+		}
+		if ((size_t)n < want)
+			break; /* EOF */
+		cap *= 2;
+	}
+	if (r < 0) {
+		free(buf);
+		return r;
 	}
 	buf[got] = '\0';
 	if (len)
 		*len = got;
-	*out = TAKE_PTR(buf);
+	*out = buf;
 	return 0;
 }
 

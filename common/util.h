@@ -88,6 +88,13 @@ int write_full(int fd, const void *buf, size_t n);
 ssize_t read_full(int fd, void *buf, size_t n);
 
 /*
+ * write_file_str - open path write-only (O_CLOEXEC | extra_flags, mode 0644
+ * when created), write all of text, close.  For control files (cgroups,
+ * /proc) and small generated files.  0 or -errno.
+ */
+int write_file_str(const char *path, const char *text, int extra_flags);
+
+/*
  * read_file_bounded - read a whole file into a NUL-terminated heap buffer of
  * at most max bytes.  Returns 0 and sets *out (caller frees) and *len, or
  * -errno (-EFBIG when the file is larger than max).

@@ -32,18 +32,11 @@ cg_write(const struct sb_cgroups *cg, const char *dir, const char *inst, const c
 	 const char *value)
 {
 	char path[PATH_MAX + 128];
-	int fd, r = 0;
 
 	if (str_printf(path, sizeof(path), "%s%s%s/%s", dir, inst ? "/" : "", inst ? inst : "",
 		       file) < 0)
 		return -ENAMETOOLONG;
-	fd = open(path, O_WRONLY | O_CLOEXEC | (cg->mimic ? O_CREAT | O_TRUNC : 0), 0644);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, value, strlen(value)) < 0)
-		r = -errno;
-	close(fd);
-	return r;
+	return write_file_str(path, value, cg->mimic ? O_CREAT | O_TRUNC : 0);
 }
 
 static int
@@ -325,21 +318,18 @@ sb_cgroup_attach(const struct sb_cgroups *cg, const char *inst, pid_t pid)
 int
 sb_cgroup_stats(const struct sb_cgroups *cg, const char *inst, struct sb_cg_stats *st)
 {
+	bool v2 = cg->mode == SB_CG_V2;
+	const char *dir = v2 ? cg->v2 : cg->v1_memory;
 	char buf[1024];
 	int r;
 
 	memset(st, 0, sizeof(*st));
-	if (cg->mode == SB_CG_V2) {
-		if (cg_read(cg->v2, inst, "memory.peak", buf, sizeof(buf)) == 0)
-			st->peak_bytes = strtoull(buf, NULL, 10);
-		r = cg_read(cg->v2, inst, "memory.events", buf, sizeof(buf));
-		if (r == 0)
-			st->oom_kills = keyed_value(buf, "oom_kill");
-		return r;
-	}
-	if (cg_read(cg->v1_memory, inst, "memory.max_usage_in_bytes", buf, sizeof(buf)) == 0)
+	/* Both versions have an "oom_kill N" line: v2 memory.events, v1
+	 * memory.oom_control. */
+	if (cg_read(dir, inst, v2 ? "memory.peak" : "memory.max_usage_in_bytes", buf,
+		    sizeof(buf)) == 0)
 		st->peak_bytes = strtoull(buf, NULL, 10);
-	r = cg_read(cg->v1_memory, inst, "memory.oom_control", buf, sizeof(buf));
+	r = cg_read(dir, inst, v2 ? "memory.events" : "memory.oom_control", buf, sizeof(buf));
 	if (r == 0)
 		st->oom_kills = keyed_value(buf, "oom_kill");
 	return r;

@@ -53,14 +53,7 @@ bind_ro(const char *src, const char *dst)
 static int
 write_text(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	int r;
-
-	if (fd < 0)
-		return -errno;
-	r = write_full(fd, text, strlen(text));
-	close(fd);
-	return r;
+	return write_file_str(path, text, O_CREAT | O_TRUNC | O_NOFOLLOW);
 }
 
 static int

@@ -227,16 +227,9 @@ static int
 write_proc(pid_t pid, const char *file, const char *text)
 {
 	char path[64];
-	int fd, r = 0;
 
 	(void)str_printf(path, sizeof(path), "/proc/%d/%s", pid, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, strlen(text)) < 0)
-		r = -errno;
-	close(fd);
-	return r;
+	return write_file_str(path, text, 0);
 }
 
 void
