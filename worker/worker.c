@@ -475,6 +475,12 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 		log_err("cannot build the seccomp policy: %s", strerror(-r));
 		return 1;
 	}
+	/* INVARIANT: a worker keeps only what building sandboxes needs. */
+	r = sb_caps_keep_for_worker();
+	if (r < 0) {
+		log_err("cannot narrow the worker's capabilities: %s", strerror(-r));
+		return 1;
+	}
 	w.blank = (struct sb_spec){ .root_dir = w.root_dir,
 				    .filter = &w.filter,
 				    .cg = cg,

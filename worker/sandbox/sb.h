@@ -186,6 +186,16 @@ int sb_net_lo_up(void);
  * effective).  Async-signal-safe.  0 or -errno. */
 int sb_caps_drop_all(void);
 
+/*
+ * sb_caps_keep_for_worker - reduce the calling (root) worker to the
+ * capabilities sandbox construction needs: CAP_SETUID and CAP_SETGID (uid
+ * and gid maps for tenant uids), CAP_KILL (signals to sandboxes),
+ * CAP_SYS_ADMIN (user namespaces on hosts that restrict them).  Everything
+ * else leaves the effective, permitted, inheritable and bounding sets.
+ * 0 or -errno.
+ */
+int sb_caps_keep_for_worker(void);
+
 /* Probe that user namespaces can be created here.  0 or -errno
  * (-EPERM/-ENOSPC: disabled by the host). */
 int sb_probe_userns(void);

@@ -4,6 +4,7 @@
  * namespace, and probing at start that user namespaces are available.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <linux/sched.h>
@@ -40,6 +41,33 @@ sb_caps_drop_all(void)
 		return -ENOMEM;
 	r = cap_set_proc(none);
 	cap_free(none);
+	return r < 0 ? -errno : 0;
+}
+
+int
+sb_caps_keep_for_worker(void)
+{
+	static const cap_value_t keep[] = { CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_SYS_ADMIN };
+	cap_t c;
+	int r;
+
+	for (int v = 0; v < 64; v++) {
+		bool kept = false;
+
+		for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+			kept |= keep[i] == v;
+		if (!kept && prctl(PR_CAPBSET_DROP, v, 0, 0, 0) < 0 && errno != EINVAL)
+			return -errno;
+	}
+	c = cap_init();
+	if (!c)
+		return -ENOMEM;
+	r = cap_set_flag(c, CAP_EFFECTIVE, ARRAY_SIZE(keep), keep, CAP_SET);
+	if (r == 0)
+		r = cap_set_flag(c, CAP_PERMITTED, ARRAY_SIZE(keep), keep, CAP_SET);
+	if (r == 0)
+		r = cap_set_proc(c);
+	cap_free(c);
 	return r < 0 ? -errno : 0;
 }
 
