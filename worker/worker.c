@@ -50,6 +50,9 @@ struct inst {
 	int out_fd, err_fd;
 	uint64_t start_us, deadline_us;
 	bool timed_out;
+	bool late;    /* pid is a late blank's supervisor, outside the sandbox */
+	uid_t uid;    /* tenant's host uid */
+	int netns_fd; /* reused network namespace, returned at the end; or -1 */
 	uint64_t max_output, max_log;
 	char cg[32]; /* instance cgroup name */
 	struct inst *next;
@@ -76,7 +79,13 @@ struct wk {
 	struct sb_blank pool[64]; /* ready blank sandboxes (network none) */
 	unsigned npool;
 	unsigned pool_pending; /* blanks asked of the maker, not yet here */
-	int pool_sock;         /* to the maker (pool.c), -1 without a pool */
+	struct {
+		uid_t uid; /* tenant the namespace has served */
+		int fd;
+		uint64_t idle_since;
+	} netns[32]; /* idle network namespaces, reused per tenant */
+	unsigned nnetns;
+	int pool_sock; /* to the maker (pool.c), -1 without a pool */
 	pid_t pool_pid;
 	char code_prefix[PATH_MAX];
 	char root_dir[PATH_MAX];
@@ -89,10 +98,18 @@ static const char etc_passwd[] = "root:x:0:0:root:/nonexistent:/usr/sbin/nologin
 static const char etc_group[] = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n";
 static const char etc_hosts[] = "127.0.0.1\tlocalhost faasd\n::1\tlocalhost ip6-localhost\n";
 
+/*
+ * End an instance now (timeout, shutdown).  A late blank's supervisor is
+ * spared: killing the sandbox's pid 1 takes its whole pid namespace down,
+ * and the supervisor then reaps it and exits, so the init never lingers as
+ * an orphaned zombie of the host's init.
+ */
 static void
-kill_inst(struct inst *it)
+kill_inst(struct wk *w, struct inst *it)
 {
-	if (it->pidfd >= 0)
+	if (it->late)
+		(void)sb_cgroup_kill_except(w->cg, it->cg, it->pid);
+	else if (it->pidfd >= 0)
 		syscall(SYS_pidfd_send_signal, it->pidfd, SIGKILL, NULL, 0);
 }
 
@@ -142,6 +159,42 @@ handler_safe(const char *h)
 }
 
 static void remove_later(struct wk *w, const char *name);
+
+/* An idle network namespace that served this tenant before, or a new one.
+ * A namespace never passes from one tenant to another. */
+static int
+netns_take(struct wk *w, uid_t uid)
+{
+	for (unsigned i = w->nnetns; i-- > 0;)
+		if (w->netns[i].uid == uid) {
+			int fd = w->netns[i].fd;
+
+			w->netns[i] = w->netns[--w->nnetns];
+			return fd;
+		}
+	return sb_netns_new();
+}
+
+static void
+netns_give_back(struct wk *w, uid_t uid, int fd)
+{
+	if (fd < 0)
+		return;
+	if (w->nnetns == ARRAY_SIZE(w->netns)) {
+		/* Full: let the longest idle one go. */
+		unsigned oldest = 0;
+
+		for (unsigned i = 1; i < w->nnetns; i++)
+			if (w->netns[i].idle_since < w->netns[oldest].idle_since)
+				oldest = i;
+		close(w->netns[oldest].fd);
+		w->netns[oldest] = w->netns[--w->nnetns];
+	}
+	w->netns[w->nnetns].uid = uid;
+	w->netns[w->nnetns].fd = fd;
+	w->netns[w->nnetns].idle_since = now_mono_us();
+	w->nnetns++;
+}
 static void pool_top_up(struct wk *w);
 
 static void
@@ -184,6 +237,8 @@ start_invocation(struct wk *w, struct msg_in *in)
 	it->id = iv.id;
 	it->out_fd = out_fd;
 	it->err_fd = err_fd;
+	it->uid = (uid_t)iv.uid;
+	it->netns_fd = -1;
 	it->max_output = iv.max_output;
 	it->max_log = iv.max_log;
 	it->sync_fd = it->pidfd = -1;
@@ -224,15 +279,27 @@ start_invocation(struct wk *w, struct msg_in *in)
 		(void)str_copy(it->cg, sizeof(it->cg), b.cg_inst);
 		sp.cg_inst = it->cg;
 		r = sb_cgroup_set_memory(w->cg, it->cg, lim.memory_bytes);
+		sp.netns_fd = -1;
+		if (r == 0 && b.late && !sp.net_host) {
+			r = netns_take(w, sp.host_uid);
+			if (r >= 0) {
+				it->netns_fd = sp.netns_fd = r;
+				r = 0;
+			}
+		}
 		if (r == 0)
 			r = sb_start(&b, &sp);
 		if (r == 0) {
 			it->pid = b.pid;
 			it->pidfd = b.pidfd;
 			it->sync_fd = b.sync_fd;
+			it->late = b.late;
 		} else {
 			log_warn("blank sandbox %s unusable (%s); starting a fresh one", it->cg,
 				 strerror(-r));
+			if (it->netns_fd >= 0)
+				close(it->netns_fd); /* state unknown: not reused */
+			it->netns_fd = -1;
 			sb_blank_discard(&b);
 			(void)sb_cgroup_kill(w->cg, it->cg);
 			if (sb_cgroup_remove(w->cg, it->cg) < 0)
@@ -259,7 +326,7 @@ start_invocation(struct wk *w, struct msg_in *in)
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = it };
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, it->pidfd, &ev) < 0) {
 		log_err("epoll add pidfd: %s", strerror(errno));
-		kill_inst(it);
+		kill_inst(w, it);
 	}
 	it->next = w->insts;
 	w->insts = it;
@@ -347,6 +414,9 @@ finish(struct wk *w, struct inst *it)
 	}
 	/* After the reply: the caller need not wait for the clean-up. */
 	(void)sb_cgroup_kill(w->cg, it->cg);
+	/* The sandbox's processes are gone with its pid namespace: its
+	 * network namespace is empty again and may serve this tenant next. */
+	netns_give_back(w, it->uid, it->netns_fd);
 	if (sb_cgroup_remove(w->cg, it->cg) < 0)
 		remove_later(w, it->cg);
 	close(it->out_fd);
@@ -371,7 +441,7 @@ next_timeout_ms(struct wk *w)
 		if (it->deadline_us <= now) {
 			/* Kill the whole process group; reaping follows via pidfd. */
 			it->timed_out = true;
-			kill_inst(it);
+			kill_inst(w, it);
 			continue;
 		}
 		best = MIN(best, it->deadline_us - now);
@@ -431,8 +501,9 @@ pool_readable(struct wk *w)
 			sb_blank_discard(&extra);
 			continue;
 		}
-		w->pool[w->npool] =
-			(struct sb_blank){ .pid = rep.pid, .pidfd = pidfd, .sync_fd = sync_fd };
+		w->pool[w->npool] = (struct sb_blank){
+			.pid = rep.pid, .pidfd = pidfd, .sync_fd = sync_fd, .late = true
+		};
 		(void)str_copy(w->pool[w->npool].cg_inst, sizeof(w->pool[w->npool].cg_inst),
 			       rep.name);
 		w->npool++;
@@ -446,7 +517,7 @@ kill_all(struct wk *w)
 	while (w->npool > 0)
 		sb_blank_discard(&w->pool[--w->npool]);
 	for (struct inst *it = w->insts; it; it = it->next)
-		kill_inst(it);
+		kill_inst(w, it);
 }
 
 int
@@ -494,7 +565,11 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 					 .pids = cfg->pids_max,
 					 .cpu_millicores = cfg->cpu_millicores };
 
-		r = pool_maker_start(&w.blank, &lim, index, &w.pool_pid, &w.pool_sock);
+		struct sb_spec late = w.blank;
+
+		late.late_ns = true;
+		late.netns_fd = -1;
+		r = pool_maker_start(&late, &lim, index, &w.pool_pid, &w.pool_sock);
 		if (r < 0)
 			log_err("cannot start the sandbox pool: %s", strerror(-r));
 	}

@@ -74,9 +74,9 @@ def test_children_restart(fresh_faasd):
     status = open("/proc/%d/status" % kids["faasd-gateway"]).read()
     assert "CapEff:\t0000000000000000" in status and "CapBnd:\t0000000000000000" in status
     assert "NoNewPrivs:\t1" in status and "Seccomp:\t2" in status
-    # Workers keep only SETGID, SETUID, KILL and SYS_ADMIN (bits 6, 7, 5, 21).
+    # Workers keep only KILL, SETGID, SETUID, NET_ADMIN, SYS_ADMIN (bits 5-7, 12, 21).
     wstatus = open("/proc/%d/status" % kids["faasd-worker0"]).read()
-    assert "CapEff:\t00000000002000e0" in wstatus and "CapBnd:\t00000000002000e0" in wstatus, \
+    assert "CapEff:\t00000000002010e0" in wstatus and "CapBnd:\t00000000002010e0" in wstatus, \
         [l for l in wstatus.splitlines() if l.startswith("Cap")]
 
     os.kill(kids["faasd-worker0"], signal.SIGKILL)

@@ -207,6 +207,11 @@ def test_cpu_spin_times_out(faasd, tenant):
     s, h, body = faasd.call("GET", "/fn/%s/spin" % t, tok)
     assert s == 504 and json.loads(body)["error"]["code"] == "function_timeout"
     assert time.time() - t0 < 4
+    # Nothing of it is left, not even a zombie waiting for the host's init.
+    uid = faasd.json("GET", "/v1/tenants/%s" % t, faasd.admin)[1]["tenant"]["uid"]
+    time.sleep(0.3)
+    from test_invoke import host_processes_of
+    assert host_processes_of(uid) == []
 
 
 def test_background_child_killed(faasd, tenant):

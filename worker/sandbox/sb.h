@@ -93,6 +93,9 @@ int sb_cgroup_attach(const struct sb_cgroups *cg, const char *inst, pid_t pid);
 int sb_cgroup_stats(const struct sb_cgroups *cg, const char *inst, struct sb_cg_stats *st);
 /* SIGKILL every process in inst (v2: cgroup.kill).  0 or -errno. */
 int sb_cgroup_kill(const struct sb_cgroups *cg, const char *inst);
+/* SIGKILL every process in inst but spare (a late blank's supervisor, which
+ * then reaps its sandbox and exits itself).  0 or -errno. */
+int sb_cgroup_kill_except(const struct sb_cgroups *cg, const char *inst, pid_t spare);
 /* rmdir inst; -EBUSY while processes remain. */
 int sb_cgroup_remove(const struct sb_cgroups *cg, const char *inst);
 /* Kill and remove every instance left in the subtree (crash recovery).
@@ -114,6 +117,8 @@ struct sb_spec {
 	uint64_t tmp_bytes; /* size of the /tmp tmpfs */
 	bool net_host;      /* share the host network namespace */
 	bool clone_parent;  /* the caller's parent becomes the sandbox's parent */
+	bool late_ns;       /* blank without namespaces until assigned (reuses netns_fd) */
+	int netns_fd;       /* late blanks: network namespace to join, -1 with net_host */
 	const struct sb_filter *filter;
 	const struct sb_cgroups *cg;
 	const char *cg_inst;    /* instance cgroup, created by the caller */
@@ -154,6 +159,7 @@ struct sb_blank {
 	int pidfd;
 	int sync_fd;
 	bool net_host;
+	bool late; /* namespaces are made at sb_start (see late_ns) */
 	char cg_inst[32];
 };
 
@@ -182,6 +188,14 @@ int64_t sb_output_finish(int fd, uint64_t cap, bool *full);
 /* Bring the loopback interface up in the current network namespace. */
 int sb_net_lo_up(void);
 
+/*
+ * sb_netns_new - a new network namespace with loopback up, as an O_CLOEXEC
+ * fd, made by briefly switching the caller into it (needs CAP_SYS_ADMIN;
+ * the caller must be single-threaded).  For reuse by late blanks of one
+ * tenant.  fd or -errno.
+ */
+int sb_netns_new(void);
+
 /* Drop every capability (bounding, ambient, inheritable, permitted,
  * effective).  Async-signal-safe.  0 or -errno. */
 int sb_caps_drop_all(void);
@@ -190,7 +204,8 @@ int sb_caps_drop_all(void);
  * sb_caps_keep_for_worker - reduce the calling (root) worker to the
  * capabilities sandbox construction needs: CAP_SETUID and CAP_SETGID (uid
  * and gid maps for tenant uids), CAP_KILL (signals to sandboxes),
- * CAP_SYS_ADMIN (user namespaces on hosts that restrict them).  Everything
+ * CAP_SYS_ADMIN (user namespaces on hosts that restrict them; making and
+ * joining reused network namespaces), CAP_NET_ADMIN (loopback up in them).  Everything
  * else leaves the effective, permitted, inheritable and bounding sets.
  * 0 or -errno.
  */

@@ -335,9 +335,9 @@ sb_cgroup_stats(const struct sb_cgroups *cg, const char *inst, struct sb_cg_stat
 	return r;
 }
 
-/* Kill every pid listed in dir/inst/cgroup.procs; returns how many. */
+/* Kill every pid listed in dir/inst/cgroup.procs but spare; returns how many. */
 static int
-kill_listed(const char *dir, const char *inst)
+kill_listed(const char *dir, const char *inst, pid_t spare)
 {
 	char buf[8192];
 	int n = 0;
@@ -350,7 +350,7 @@ kill_listed(const char *dir, const char *inst)
 
 		if (end == p)
 			break;
-		if (pid > 0) {
+		if (pid > 0 && (pid_t)pid != spare) {
 			kill((pid_t)pid, SIGCONT);
 			kill((pid_t)pid, SIGKILL);
 			n++;
@@ -368,14 +368,25 @@ sb_cgroup_kill(const struct sb_cgroups *cg, const char *inst)
 
 		if (r != -ENOENT)
 			return r;
-		for (int i = 0; i < 16 && kill_listed(cg->v2, inst) > 0; i++)
+		for (int i = 0; i < 16 && kill_listed(cg->v2, inst, 0) > 0; i++)
 			;
 		return 0;
 	}
 	/* v1 has no cgroup.kill; a fork bomb is stopped by pids.max and by
 	 * the pid namespace dying with its init, so a few passes suffice. */
 	for (int i = 0; i < 16; i++)
-		if (kill_listed(cg->v1_pids, inst) + kill_listed(cg->v1_memory, inst) == 0)
+		if (kill_listed(cg->v1_pids, inst, 0) + kill_listed(cg->v1_memory, inst, 0) == 0)
+			break;
+	return 0;
+}
+
+int
+sb_cgroup_kill_except(const struct sb_cgroups *cg, const char *inst, pid_t spare)
+{
+	const char *dir = cg->mode == SB_CG_V2 ? cg->v2 : cg->v1_pids;
+
+	for (int i = 0; i < 16; i++)
+		if (kill_listed(dir, inst, spare) == 0)
 			break;
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/ioctl.h>
@@ -47,7 +48,8 @@ sb_caps_drop_all(void)
 int
 sb_caps_keep_for_worker(void)
 {
-	static const cap_value_t keep[] = { CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_SYS_ADMIN };
+	static const cap_value_t keep[] = { CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_SYS_ADMIN,
+					    CAP_NET_ADMIN };
 	cap_t c;
 	int r;
 
@@ -89,6 +91,37 @@ sb_net_lo_up(void)
 	}
 	close(fd);
 	return r;
+}
+
+int
+sb_netns_new(void)
+{
+	int orig = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), fd = -1, r = 0;
+
+	if (orig < 0)
+		return -errno;
+	if (unshare(CLONE_NEWNET) < 0) {
+		r = -errno;
+		close(orig);
+		return r;
+	}
+	r = sb_net_lo_up();
+	if (r == 0) {
+		fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			r = -errno;
+	}
+	/* INVARIANT: the caller is back in its own namespace, whatever else
+	 * failed; if it cannot be, it must not go on. */
+	if (setns(orig, CLONE_NEWNET) < 0)
+		abort();
+	close(orig);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	return fd;
 }
 
 int

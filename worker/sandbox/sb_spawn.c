@@ -67,13 +67,14 @@ static void __attribute__((noreturn)) child_fail(const char *what, int err)
 	_exit(127);
 }
 
-/* Receive the assignment; fills s (pointers into buf) and dups stdio. */
-static void
+/* Receive the assignment; fills s (pointers into buf), dups stdio, and
+ * returns the network namespace fd that came with it, or -1. */
+static int
 child_receive(struct sb_spec *s, int sync_fd, char *buf, const char **env)
 {
 	union {
 		struct cmsghdr align;
-		char b[CMSG_SPACE(3 * sizeof(int))];
+		char b[CMSG_SPACE(4 * sizeof(int))];
 	} cbuf;
 	struct iovec iov = { buf, ASSIGN_MAX };
 	struct msghdr mh = { .msg_iov = &iov,
@@ -82,7 +83,8 @@ child_receive(struct sb_spec *s, int sync_fd, char *buf, const char **env)
 			     .msg_controllen = sizeof(cbuf.b) };
 	struct cmsghdr *c;
 	struct assign_hdr h;
-	int fds[3];
+	int fds[4] = { -1, -1, -1, -1 };
+	size_t nfds;
 	ssize_t n;
 	char *p, *end;
 
@@ -93,9 +95,12 @@ child_receive(struct sb_spec *s, int sync_fd, char *buf, const char **env)
 		_exit(127); /* the worker discarded us, or is gone */
 	c = CMSG_FIRSTHDR(&mh);
 	if ((size_t)n < sizeof(h) || !c || c->cmsg_type != SCM_RIGHTS ||
-	    c->cmsg_len != CMSG_LEN(3 * sizeof(int)) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+	    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
 		_exit(127);
-	memcpy(fds, CMSG_DATA(c), sizeof(fds));
+	nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	if (nfds != 3 && nfds != 4)
+		_exit(127);
+	memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
 	memcpy(&h, buf, sizeof(h));
 	if (h.len != (size_t)n - sizeof(h) || h.nenv > ASSIGN_MAX_ENV || h.len == 0 ||
 	    buf[n - 1] != 0)
@@ -119,25 +124,18 @@ child_receive(struct sb_spec *s, int sync_fd, char *buf, const char **env)
 	env[h.nenv] = NULL;
 	s->env = env;
 	s->tmp_bytes = h.tmp_bytes;
+	return fds[3];
 }
+
+static void __attribute__((noreturn)) sandbox_rest(struct sb_spec *sp, int sync_fd);
+
+static char assign_buf[ASSIGN_MAX];
+static const char *assign_env[ASSIGN_MAX_ENV + 1];
 
 static void __attribute__((noreturn)) child(const struct sb_spec *blank, int sync_fd)
 {
-	static const int lims[][2] = { { RLIMIT_NOFILE, 1024 },
-				       { RLIMIT_CORE, 0 },
-				       { RLIMIT_MEMLOCK, 64 * 1024 },
-				       { RLIMIT_MSGQUEUE, 0 },
-				       { RLIMIT_RTPRIO, 0 } };
-	static char buf[ASSIGN_MAX];
-	static const char *env[ASSIGN_MAX_ENV + 1];
 	struct sb_spec s = *blank;
-	char path[4200];
-	const char *what = NULL, *argv0[2];
-	struct rlimit rl;
-	struct pollfd pfd;
 	sigset_t none;
-	pid_t handler;
-	int r;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -151,7 +149,27 @@ static void __attribute__((noreturn)) child(const struct sb_spec *blank, int syn
 		_exit(127);
 
 	/* Phase 2: the assignment. */
-	child_receive(&s, sync_fd, buf, env);
+	(void)child_receive(&s, sync_fd, assign_buf, assign_env);
+	sandbox_rest(&s, sync_fd);
+}
+
+/* From the cgroup namespace on, common to both kinds of blank: runs as the
+ * process that becomes pid 1 of the sandbox. */
+static void __attribute__((noreturn)) sandbox_rest(struct sb_spec *sp, int sync_fd)
+{
+	static const int lims[][2] = { { RLIMIT_NOFILE, 1024 },
+				       { RLIMIT_CORE, 0 },
+				       { RLIMIT_MEMLOCK, 64 * 1024 },
+				       { RLIMIT_MSGQUEUE, 0 },
+				       { RLIMIT_RTPRIO, 0 } };
+	struct sb_spec s = *sp;
+	char path[4200];
+	const char *what = NULL, *argv0[2];
+	struct rlimit rl;
+	struct pollfd pfd;
+	pid_t handler;
+	int r;
+
 	/* Now inside the instance cgroup: root a cgroup namespace there. */
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		child_fail("cgroup namespace", errno);
@@ -223,6 +241,62 @@ static void __attribute__((noreturn)) child(const struct sb_spec *blank, int syn
 	}
 }
 
+/*
+ * A "late" blank: cloned with no namespace at all (but in its cgroup), so
+ * that at assignment it can first join a reused network namespace (which
+ * needs CAP_SYS_ADMIN over the initial user namespace, still held here),
+ * then create the others.  It stays outside the new pid namespace as a
+ * small supervisor: it forks the sandbox's pid 1, waits for it, and exits
+ * with it; pid 1 dies with it too (parent-death signal).
+ */
+static void __attribute__((noreturn)) child_late(const struct sb_spec *blank, int sync_fd)
+{
+	struct sb_spec s = *blank;
+	sigset_t none;
+	pid_t init;
+	char c;
+	int netfd;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		_exit(127);
+	netfd = child_receive(&s, sync_fd, assign_buf, assign_env);
+	if (netfd >= 0) {
+		if (setns(netfd, CLONE_NEWNET) < 0)
+			child_fail("joining the network namespace", errno);
+		close(netfd);
+	} else if (!s.net_host)
+		child_fail("network namespace", EINVAL);
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID) < 0)
+		child_fail("namespaces", errno);
+	/* The worker writes our maps now, then says so. */
+	if (write(sync_fd, "u", 1) != 1 || read(sync_fd, &c, 1) != 1 || c != 'm')
+		_exit(127);
+	if (sethostname("faasd", 5) < 0)
+		child_fail("hostname", errno);
+	init = fork();
+	if (init < 0)
+		child_fail("fork", errno);
+	if (init == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+			_exit(127);
+		sandbox_rest(&s, sync_fd);
+	}
+	close(0);
+	close(1);
+	close(2);
+	for (;;) {
+		int st;
+		pid_t w = waitpid(init, &st, 0);
+
+		if (w == init)
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		if (w < 0 && errno != EINTR)
+			_exit(126);
+	}
+}
+
 static int
 write_proc(pid_t pid, const char *file, const char *text)
 {
@@ -255,10 +329,12 @@ sb_prepare(const struct sb_spec *s, struct sb_blank *b)
 	b->pidfd = b->sync_fd = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	a.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
-		  CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
-	if (!s->net_host)
-		a.flags |= CLONE_NEWNET;
+	a.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
+	if (!s->late_ns) {
+		a.flags |= CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+		if (!s->net_host)
+			a.flags |= CLONE_NEWNET;
+	}
 	if (s->clone_parent)
 		a.flags |= CLONE_PARENT;
 	if (s->cg->mode == SB_CG_V2) {
@@ -289,6 +365,8 @@ sb_prepare(const struct sb_spec *s, struct sb_blank *b)
 	}
 	if (pid == 0) {
 		close(sv[0]);
+		if (s->late_ns)
+			child_late(s, sv[1]);
 		child(s, sv[1]);
 	}
 	close(sv[1]);
@@ -296,6 +374,7 @@ sb_prepare(const struct sb_spec *s, struct sb_blank *b)
 	b->pidfd = pidfd;
 	b->sync_fd = sv[0];
 	b->net_host = s->net_host;
+	b->late = s->late_ns;
 	(void)str_copy(b->cg_inst, sizeof(b->cg_inst), s->cg_inst);
 	if (!(a.flags & CLONE_INTO_CGROUP)) {
 		r = sb_cgroup_attach(s->cg, s->cg_inst, pid);
@@ -313,16 +392,17 @@ sb_start(struct sb_blank *b, const struct sb_spec *s)
 	static char buf[ASSIGN_MAX];
 	union {
 		struct cmsghdr align;
-		char b[CMSG_SPACE(3 * sizeof(int))];
+		char b[CMSG_SPACE(4 * sizeof(int))];
 	} cbuf;
 	struct assign_hdr h = { .tmp_bytes = s->tmp_bytes };
 	struct iovec iov = { buf, 0 };
+	int fds[4] = { s->stdin_fd, s->stdout_fd, s->stderr_fd, s->netns_fd };
+	size_t nfds = b->late && s->netns_fd >= 0 ? 4 : 3;
 	struct msghdr mh = { .msg_iov = &iov,
 			     .msg_iovlen = 1,
 			     .msg_control = cbuf.b,
-			     .msg_controllen = CMSG_SPACE(3 * sizeof(int)) };
+			     .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
 	struct cmsghdr *c;
-	int fds[3] = { s->stdin_fd, s->stdout_fd, s->stderr_fd };
 	size_t off = sizeof(h);
 	char map[64];
 	int r;
@@ -356,11 +436,33 @@ sb_start(struct sb_blank *b, const struct sb_spec *s)
 	c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(c), fds, sizeof(fds));
+	c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 
 	/* INVARIANT: only SB_INNER_ID is mapped, to this tenant's uid. */
 	(void)str_printf(map, sizeof(map), "%u %u 1\n", SB_INNER_ID, (unsigned)s->host_uid);
+	if (b->late) {
+		/* Assignment first; the blank joins its network namespace and
+		 * creates the others, then asks for its maps. */
+		struct pollfd pfd = { .fd = b->sync_fd, .events = POLLIN };
+		char u;
+
+		if (sendmsg(b->sync_fd, &mh, MSG_NOSIGNAL) != (ssize_t)off)
+			return -errno;
+		r = poll(&pfd, 1, 2000);
+		if (r <= 0)
+			return r == 0 ? -ETIMEDOUT : -errno;
+		if (recv(b->sync_fd, &u, 1, 0) != 1 || u != 'u')
+			return -EPROTO;
+		r = write_proc(b->pid, "setgroups", "deny");
+		if (r == 0)
+			r = write_proc(b->pid, "gid_map", map);
+		if (r == 0)
+			r = write_proc(b->pid, "uid_map", map);
+		if (r == 0 && send(b->sync_fd, "m", 1, MSG_NOSIGNAL) != 1)
+			r = -errno;
+		return r;
+	}
 	r = write_proc(b->pid, "setgroups", "deny");
 	if (r == 0)
 		r = write_proc(b->pid, "gid_map", map);
