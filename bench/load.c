@@ -7,7 +7,9 @@
  *       fork+exec PROGRAM from CONNS threads for SECONDS, reading its
  *       stdout to EOF (the cost floor of a cold invocation).
  *
- * Prints one line: "requests=N errors=N rps=X p50_ms=X p99_ms=X".
+ * Prints one line: "requests=N errors=N rps=X p50_ms=X p99_ms=X", preceded
+ * by "last_error=S" (an HTTP status, or -1 for a connection that failed)
+ * when there were errors.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +29,7 @@
 
 static double *samples;
 static long nsamples, nerrors;
+static int last_error; /* HTTP status of the last failed request, -1: I/O */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static double deadline;
 static const char *host, *path, *header;
@@ -46,8 +49,10 @@ static void
 record(double dt, int err)
 {
 	pthread_mutex_lock(&lock);
-	if (err)
+	if (err) {
 		nerrors++;
+		last_error = err;
+	}
 	else if (nsamples < MAX_SAMPLES)
 		samples[nsamples++] = dt;
 	pthread_mutex_unlock(&lock);
@@ -124,10 +129,10 @@ http_thread(void *arg)
 		     header ? header : "", header ? "\r\n" : "");
 	while (now() < deadline) {
 		double t0;
-		int st;
+		int st, reused = fd >= 0;
 
 		if (fd < 0 && (fd = connect_to()) < 0) {
-			record(0, 1);
+			record(0, -1);
 			usleep(1000);
 			continue;
 		}
@@ -136,8 +141,17 @@ http_thread(void *arg)
 		if (st < 0) {
 			close(fd);
 			fd = -1;
+			/* A server may close an idle or long-used keep-alive
+			 * connection: retry once on a fresh one, as clients do. */
+			if (reused && (fd = connect_to()) >= 0) {
+				st = roundtrip(fd, req, (size_t)n);
+				if (st < 0) {
+					close(fd);
+					fd = -1;
+				}
+			}
 		}
-		record(now() - t0, st != 200);
+		record(now() - t0, st == 200 ? 0 : st);
 	}
 	if (fd >= 0)
 		close(fd);
@@ -218,6 +232,8 @@ main(int argc, char **argv)
 	for (int i = 0; i < conns; i++)
 		pthread_join(th[i], NULL);
 	qsort(samples, (size_t)nsamples, sizeof(double), cmp);
+	if (nerrors)
+		printf("last_error=%d ", last_error);
 	printf("requests=%ld errors=%ld rps=%.0f p50_ms=%.3f p99_ms=%.3f\n", nsamples, nerrors,
 	       nsamples / (now() - t0), nsamples ? samples[nsamples / 2] * 1e3 : 0,
 	       nsamples ? samples[(long)(nsamples * 0.99)] * 1e3 : 0);
