@@ -52,8 +52,7 @@ record(double dt, int err)
 	if (err) {
 		nerrors++;
 		last_error = err;
-	}
-	else if (nsamples < MAX_SAMPLES)
+	} else if (nsamples < MAX_SAMPLES)
 		samples[nsamples++] = dt;
 	pthread_mutex_unlock(&lock);
 }

@@ -9,9 +9,10 @@
  * a kernel grace period (a cgroup v1 migration, ~10 ms when sporadic), which
  * must never stall the worker's event loop; here it stalls only the maker.
  *
- * The socket carries fixed-size records between two halves of the same
- * binary: worker -> maker one byte per blank wanted; maker -> worker one
- * struct pool_reply, with the pidfd and sync fd attached when err == 0.
+ * The socket carries records between two halves of the same binary:
+ * worker -> maker "n" for a blank in a new cgroup, or "r" + name to reuse an
+ * emptied instance cgroup; maker -> worker one struct pool_reply, with the
+ * pidfd and sync fd attached when err == 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,11 +33,12 @@ static void __attribute__((noreturn))
 maker_main(int sock, const struct sb_spec *tmpl, const struct sb_limits *lim, unsigned index)
 {
 	uint64_t seq = 0;
-	char want;
+	char want[40];
+	ssize_t got;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "faasd-pool", 0, 0, 0);
-	while (read(sock, &want, 1) == 1) {
+	while ((got = read(sock, want, sizeof(want) - 1)) > 0) {
 		struct pool_reply rep = { 0 };
 		struct sb_spec sp = *tmpl;
 		struct sb_blank b = { .pidfd = -1, .sync_fd = -1 };
@@ -47,11 +49,17 @@ maker_main(int sock, const struct sb_spec *tmpl, const struct sb_limits *lim, un
 		struct iovec iov = { &rep, sizeof(rep) };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-		(void)str_printf(rep.name, sizeof(rep.name), "w%u-p%llu", index,
-				 (unsigned long long)++seq);
+		bool reuse = want[0] == 'r' && got > 1;
+
+		want[got] = 0;
+		if (reuse)
+			(void)str_copy(rep.name, sizeof(rep.name), want + 1);
+		else
+			(void)str_printf(rep.name, sizeof(rep.name), "w%u-p%llu", index,
+					 (unsigned long long)++seq);
 		sp.cg_inst = rep.name;
 		sp.clone_parent = true;
-		rep.err = sb_cgroup_create(sp.cg, rep.name, lim);
+		rep.err = reuse ? 0 : sb_cgroup_create(sp.cg, rep.name, lim);
 		if (rep.err == 0)
 			rep.err = sb_prepare(&sp, &b);
 		if (rep.err == 0) {
@@ -112,9 +120,14 @@ pool_maker_start(const struct sb_spec *tmpl, const struct sb_limits *lim, unsign
 }
 
 int
-pool_maker_request(int sock)
+pool_maker_request(int sock, const char *reuse)
 {
-	return write(sock, "n", 1) == 1 ? 0 : -errno;
+	char msg[40];
+	int n = str_printf(msg, sizeof(msg), "%s%s", reuse ? "r" : "n", reuse ? reuse : "");
+
+	if (n < 0)
+		return n;
+	return write(sock, msg, (size_t)n) == n ? 0 : -errno;
 }
 
 int

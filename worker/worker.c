@@ -50,9 +50,10 @@ struct inst {
 	int out_fd, err_fd;
 	uint64_t start_us, deadline_us;
 	bool timed_out;
-	bool late;    /* pid is a late blank's supervisor, outside the sandbox */
-	uid_t uid;    /* tenant's host uid */
-	int netns_fd; /* reused network namespace, returned at the end; or -1 */
+	bool late;         /* pid is a late blank's supervisor, outside the sandbox */
+	uint64_t oom_base; /* OOM kills already counted in a recycled cgroup */
+	uid_t uid;         /* tenant's host uid */
+	int netns_fd;      /* reused network namespace, returned at the end; or -1 */
 	uint64_t max_output, max_log;
 	char cg[32]; /* instance cgroup name */
 	struct inst *next;
@@ -85,6 +86,8 @@ struct wk {
 		uint64_t idle_since;
 	} netns[32]; /* idle network namespaces, reused per tenant */
 	unsigned nnetns;
+	char recycled[16][32]; /* emptied instance cgroups for the next blanks */
+	unsigned nrecycled;
 	int pool_sock; /* to the maker (pool.c), -1 without a pool */
 	pid_t pool_pid;
 	char code_prefix[PATH_MAX];
@@ -279,6 +282,12 @@ start_invocation(struct wk *w, struct msg_in *in)
 		(void)str_copy(it->cg, sizeof(it->cg), b.cg_inst);
 		sp.cg_inst = it->cg;
 		r = sb_cgroup_set_memory(w->cg, it->cg, lim.memory_bytes);
+		if (r == 0) {
+			struct sb_cg_stats base;
+
+			if (sb_cgroup_stats(w->cg, it->cg, &base) == 0)
+				it->oom_base = base.oom_kills;
+		}
 		sp.netns_fd = -1;
 		if (r == 0 && b.late && !sp.net_host) {
 			r = netns_take(w, sp.host_uid);
@@ -398,7 +407,7 @@ finish(struct wk *w, struct inst *it)
 	close(it->sync_fd);
 	if (it->timed_out)
 		result = INVOKE_TIMEOUT, code = 0;
-	else if (st.oom_kills > 0)
+	else if (st.oom_kills > it->oom_base)
 		result = INVOKE_OOM, code = 0;
 	else if (p > 0 && WIFSIGNALED(status))
 		result = INVOKE_SIGNALED, code = (uint64_t)WTERMSIG(status);
@@ -415,9 +424,13 @@ finish(struct wk *w, struct inst *it)
 	/* After the reply: the caller need not wait for the clean-up. */
 	(void)sb_cgroup_kill(w->cg, it->cg);
 	/* The sandbox's processes are gone with its pid namespace: its
-	 * network namespace is empty again and may serve this tenant next. */
+	 * network namespace is empty again and may serve this tenant next,
+	 * and an emptied cgroup serves the next blank instead of a new one. */
 	netns_give_back(w, it->uid, it->netns_fd);
-	if (sb_cgroup_remove(w->cg, it->cg) < 0)
+	if (w->pool_sock >= 0 && w->nrecycled < ARRAY_SIZE(w->recycled) &&
+	    sb_cgroup_recycle(w->cg, it->cg) == 0)
+		(void)str_copy(w->recycled[w->nrecycled++], sizeof(w->recycled[0]), it->cg);
+	else if (sb_cgroup_remove(w->cg, it->cg) < 0)
 		remove_later(w, it->cg);
 	close(it->out_fd);
 	close(it->err_fd);
@@ -458,8 +471,12 @@ pool_top_up(struct wk *w)
 	unsigned target = (unsigned)MIN(w->cfg->sandbox_pool, ARRAY_SIZE(w->pool));
 
 	while (w->pool_sock >= 0 && w->npool + w->pool_pending < target) {
-		if (pool_maker_request(w->pool_sock) < 0)
+		const char *reuse = w->nrecycled ? w->recycled[w->nrecycled - 1] : NULL;
+
+		if (pool_maker_request(w->pool_sock, reuse) < 0)
 			return;
+		if (reuse)
+			w->nrecycled--;
 		w->pool_pending++;
 	}
 }
@@ -516,6 +533,8 @@ kill_all(struct wk *w)
 {
 	while (w->npool > 0)
 		sb_blank_discard(&w->pool[--w->npool]);
+	while (w->nrecycled > 0)
+		(void)sb_cgroup_remove(w->cg, w->recycled[--w->nrecycled]);
 	for (struct inst *it = w->insts; it; it = it->next)
 		kill_inst(w, it);
 }

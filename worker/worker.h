@@ -41,8 +41,9 @@ struct pool_reply {
 /* Fork the maker for worker index; *sock is the worker's end.  0/-errno. */
 int pool_maker_start(const struct sb_spec *tmpl, const struct sb_limits *lim, unsigned index,
 		     pid_t *pid, int *sock);
-/* Ask for one more blank.  0 or -errno. */
-int pool_maker_request(int sock);
+/* Ask for one more blank, in the emptied instance cgroup reuse (from
+ * sb_cgroup_recycle) or, with NULL, in a new one.  0 or -errno. */
+int pool_maker_request(int sock, const char *reuse);
 /* Take one reply: 1 with *rep (and fds when rep->err == 0), -EAGAIN when
  * none is pending, -ECONNRESET when the maker is gone, or -errno. */
 int pool_maker_receive(int sock, struct pool_reply *rep, int *pidfd, int *sync_fd);

@@ -176,6 +176,12 @@ def test_memory_bomb(faasd, tenant):
     s, h, body = faasd.call("GET", "/fn/%s/membomb" % t, tok)
     assert s == 502 and json.loads(body)["error"]["code"] == "function_out_of_memory", body
     assert faasd.call("GET", "/healthz")[0] == 200
+    # Instance cgroups are recycled: a later invocation that lands in the
+    # cgroup of the bomb must not be reported as out of memory.
+    faasd.deploy(t, tok, "small", sh("echo fine\n"), memory_mb=32)
+    for _ in range(12):
+        s, h, body = faasd.call("GET", "/fn/%s/small" % t, tok)
+        assert s == 200 and body == b"fine\n", body
 
 
 def test_tmp_is_bounded(faasd, tenant):

@@ -96,6 +96,13 @@ int sb_cgroup_kill(const struct sb_cgroups *cg, const char *inst);
 /* SIGKILL every process in inst but spare (a late blank's supervisor, which
  * then reaps its sandbox and exits itself).  0 or -errno. */
 int sb_cgroup_kill_except(const struct sb_cgroups *cg, const char *inst, pid_t spare);
+/*
+ * sb_cgroup_recycle - make an empty instance cgroup ready for another
+ * instance instead of removing it: resets its peak memory.  0, -EBUSY while
+ * processes remain, -ENOTSUP where the peak cannot be reset (v2).  OOM
+ * counts are cumulative: callers compare against a baseline.
+ */
+int sb_cgroup_recycle(const struct sb_cgroups *cg, const char *inst);
 /* rmdir inst; -EBUSY while processes remain. */
 int sb_cgroup_remove(const struct sb_cgroups *cg, const char *inst);
 /* Kill and remove every instance left in the subtree (crash recovery).

@@ -391,6 +391,19 @@ sb_cgroup_kill_except(const struct sb_cgroups *cg, const char *inst, pid_t spare
 	return 0;
 }
 
+int
+sb_cgroup_recycle(const struct sb_cgroups *cg, const char *inst)
+{
+	char buf[64];
+
+	if (cg->mode != SB_CG_V1)
+		return -ENOTSUP;
+	if (cg_read(cg->v1_pids, inst, "cgroup.procs", buf, sizeof(buf)) < 0 || buf[0] ||
+	    cg_read(cg->v1_memory, inst, "cgroup.procs", buf, sizeof(buf)) < 0 || buf[0])
+		return -EBUSY;
+	return cg_write(cg, cg->v1_memory, inst, "memory.max_usage_in_bytes", "0");
+}
+
 static int
 rm_inst(const char *dir, const char *inst)
 {
