@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 int
@@ -263,4 +264,31 @@ random_bytes(void *buf, size_t n)
 		n -= (size_t)r;
 	}
 	return 0;
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+int
+close_fds_except(const int *keep, size_t n)
+{
+	int sorted[16];
+	unsigned first = 3;
+
+	if (n > ARRAY_SIZE(sorted))
+		return -EINVAL;
+	memcpy(sorted, keep, n * sizeof(int));
+	qsort(sorted, n, sizeof(int), cmp_int);
+	for (size_t i = 0; i < n; i++) {
+		if (sorted[i] < (int)first) /* stdio, or a duplicate */
+			continue;
+		if ((unsigned)sorted[i] > first &&
+		    syscall(SYS_close_range, first, (unsigned)sorted[i] - 1, 0) < 0)
+			return -errno;
+		first = (unsigned)sorted[i] + 1;
+	}
+	return syscall(SYS_close_range, first, ~0u, 0) < 0 ? -errno : 0;
 }

@@ -111,6 +111,12 @@ void hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decode exactly 2n lowercase/uppercase hex chars; returns 0 or -EINVAL. */
 int hex_decode(const char *in, uint8_t *out, size_t n);
 
+/*
+ * close_fds_except - close every fd from 3 up except the n in keep (used
+ * right after fork, before a child runs its own loop).  0 or -errno.
+ */
+int close_fds_except(const int *keep, size_t n);
+
 /* Fill buf with n cryptographically random bytes (getrandom).  0 or -errno. */
 int random_bytes(void *buf, size_t n);
 

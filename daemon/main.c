@@ -412,11 +412,9 @@ start_worker(struct parent *p, unsigned i, int *gw_end)
 
 		(void)str_printf(name, sizeof(name), "faasd-worker%u", i);
 		prctl(PR_SET_NAME, name, 0, 0, 0);
-
 		dfd = fcntl(data[1], F_DUPFD_CLOEXEC, 3);
-		for (int fd = 3; fd < 1024; fd++)
-			if (fd != cfd && fd != dfd)
-				close(fd);
+		if (close_fds_except((int[]){ cfd, dfd }, 2) < 0)
+			_exit(1);
 		_exit(worker_main(i, cfd, dfd, &p->cfg, &p->cgroups));
 	}
 	close(data[1]);
@@ -758,12 +756,12 @@ run(struct parent *p)
 			continue;
 		}
 		for (unsigned w = 0; w < p->cfg.workers; w++) {
-			int gw_end;
+			int gw_end = -1;
 
 			if (p->gw.pid == 0 || p->workers[w].pid != 0 ||
 			    !p->workers[w].restart_at_us || p->workers[w].restart_at_us > now)
 				continue;
-			if (start_worker(p, w, &gw_end) < 0) {
+			if (start_worker(p, w, &gw_end) < 0 || gw_end < 0) {
 				p->workers[w].restart_at_us = now + backoff_us(&p->workers[w]);
 				continue;
 			}

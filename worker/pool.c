@@ -108,9 +108,8 @@ pool_maker_start(const struct sb_spec *tmpl, const struct sb_limits *lim, unsign
 		/* Keep only our socket (and stdio for the log). */
 		int keep = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
 
-		for (int fd = 3; fd < 1024; fd++)
-			if (fd != keep)
-				close(fd);
+		if (keep < 0 || close_fds_except(&keep, 1) < 0)
+			_exit(1);
 		maker_main(keep, tmpl, lim, index);
 	}
 	close(sv[1]);

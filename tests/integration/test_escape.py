@@ -33,6 +33,14 @@ def tenant(faasd):
     return "esc", faasd.tenant("esc")
 
 
+def assert_nothing_left(faasd, tenant):
+    """No process runs (or lingers as a zombie) under the tenant's host uid."""
+    from test_invoke import host_processes_of
+    uid = faasd.json("GET", "/v1/tenants/%s" % tenant, faasd.admin)[1]["tenant"]["uid"]
+    time.sleep(0.3)
+    assert host_processes_of(uid) == []
+
+
 def probe(faasd, tenant, name, body, **config):
     t, tok = tenant
     code = PROBE + body + "\nprint(json.dumps(out))\n"
@@ -214,10 +222,7 @@ def test_cpu_spin_times_out(faasd, tenant):
     assert s == 504 and json.loads(body)["error"]["code"] == "function_timeout"
     assert time.time() - t0 < 4
     # Nothing of it is left, not even a zombie waiting for the host's init.
-    uid = faasd.json("GET", "/v1/tenants/%s" % t, faasd.admin)[1]["tenant"]["uid"]
-    time.sleep(0.3)
-    from test_invoke import host_processes_of
-    assert host_processes_of(uid) == []
+    assert_nothing_left(faasd, t)
 
 
 def test_background_child_killed(faasd, tenant):
@@ -227,10 +232,7 @@ def test_background_child_killed(faasd, tenant):
         "nohup sleep 61 >/dev/null 2>&1 &\necho started\n"))
     s, h, body = faasd.call("GET", "/fn/%s/daemonize" % t, tok)
     assert s == 200 and body == b"started\n"
-    uid = faasd.json("GET", "/v1/tenants/%s" % t, faasd.admin)[1]["tenant"]["uid"]
-    time.sleep(0.3)
-    from test_invoke import host_processes_of
-    assert host_processes_of(uid) == []
+    assert_nothing_left(faasd, t)
 
 
 def test_fork_bomb_contained(faasd, tenant):
@@ -253,10 +255,7 @@ def test_fork_bomb_contained(faasd, tenant):
     s, h, body = bomb.result()
     assert s in (200, 502, 504), body
     assert p99 < 0.1, "another tenant's p99 was %.1f ms during the fork bomb" % (p99 * 1000)
-    uid = faasd.json("GET", "/v1/tenants/%s" % t, faasd.admin)[1]["tenant"]["uid"]
-    time.sleep(0.3)
-    from test_invoke import host_processes_of
-    assert host_processes_of(uid) == []
+    assert_nothing_left(faasd, t)
 
 
 def test_host_network_only_when_allowed(faasd):
