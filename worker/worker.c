@@ -489,6 +489,7 @@ pool_stop(struct wk *w, const char *why)
 	close(w->pool_sock);
 	w->pool_sock = -1;
 	w->pool_pending = 0;
+	(void)waitpid(w->pool_pid, NULL, WNOHANG); /* reap it if it is gone */
 }
 
 static void

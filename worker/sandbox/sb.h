@@ -165,7 +165,6 @@ struct sb_blank {
 	pid_t pid;
 	int pidfd;
 	int sync_fd;
-	bool net_host;
 	bool late; /* namespaces are made at sb_start (see late_ns) */
 	char cg_inst[32];
 };

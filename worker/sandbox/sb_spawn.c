@@ -373,7 +373,6 @@ sb_prepare(const struct sb_spec *s, struct sb_blank *b)
 	b->pid = pid;
 	b->pidfd = pidfd;
 	b->sync_fd = sv[0];
-	b->net_host = s->net_host;
 	b->late = s->late_ns;
 	(void)str_copy(b->cg_inst, sizeof(b->cg_inst), s->cg_inst);
 	if (!(a.flags & CLONE_INTO_CGROUP)) {
