@@ -273,8 +273,9 @@ start_invocation(struct wk *w, struct msg_in *in)
 	it->deadline_us = it->start_us + iv.timeout_ms * 1000;
 	r = -EAGAIN;
 	if (!iv.network_host && w->npool > 0) {
-		/* The fast path: a blank sandbox, already in its namespaces
-		 * and cgroup, only needs the tenant's part. */
+		/* The fast path: a blank from the pool, already in its cgroup
+		 * (no migration to wait for), gets the tenant's network
+		 * namespace and the rest of the tenant's part. */
 		struct sb_blank b = w->pool[--w->npool];
 
 		pool_top_up(w);
