@@ -44,6 +44,24 @@ main(void)
 	is_int(load("max_body_bytes = 12x\n", &c, diag), -EINVAL, "bad number");
 	is_int(load("just words\n", &c, diag), -EINVAL, "line without =");
 	is_int(load("state_dir = relative\n", &c, diag), -EINVAL, "relative state dir");
+	is_int(load("pids_max = 2\n", &c, diag), -EINVAL, "pids_max below range");
+	ok(strstr(diag, "pids_max") && strstr(diag, "between 4 and"), "diag names pids_max: %s",
+	   diag);
+	is_int(load("cpu_millicores = 5\n", &c, diag), -EINVAL, "cpu_millicores below range");
+	ok(strstr(diag, "cpu_millicores") != NULL, "diag names cpu_millicores: %s", diag);
+	is_int(load("tmp_max_mb = 0\n", &c, diag), -EINVAL, "tmp_max_mb zero");
+	is_int(load("sandbox_pool = 65\n", &c, diag), -EINVAL, "sandbox_pool above range");
+	ok(strstr(diag, "sandbox_pool") != NULL, "diag names sandbox_pool: %s", diag);
+	is_int(load("pids_max = 128\ncpu_millicores = 500\ntmp_max_mb = 64\nsandbox_pool = 0\n", &c,
+		    diag),
+	       0, "sandbox settings");
+	ok(c.pids_max == 128 && c.cpu_millicores == 500 && c.tmp_max_mb == 64 &&
+		   c.sandbox_pool == 0,
+	   "sandbox settings applied");
+	config_defaults(&c);
+	ok(c.pids_max == 64 && c.cpu_millicores == 1000 && c.tmp_max_mb == 512 &&
+		   c.sandbox_pool == 4,
+	   "sandbox defaults (SPEC §3 and docs)");
 	is_int(load("log_level = debug\n", &c, diag), 0, "log level");
 	is_int(c.log_level, 7, "debug level");
 	config_defaults(&c);
