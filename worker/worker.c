@@ -28,7 +28,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
 #include <grp.h>
 
 #include "log.h"
@@ -245,30 +244,23 @@ start_invocation(struct wk *w, struct msg_in *in)
 	it->max_output = iv.max_output;
 	it->max_log = iv.max_log;
 	it->sync_fd = it->pidfd = -1;
-	(void)str_printf(it->cg, sizeof(it->cg), "w%u-%llu", w->index,
-			 (unsigned long long)++w->seq);
 	lim = (struct sb_limits){ .memory_bytes = iv.memory_mb << 20,
 				  .pids = w->cfg->pids_max,
 				  .cpu_millicores = w->cfg->cpu_millicores };
-	sp = (struct sb_spec){
-		.root_dir = w->root_dir,
-		.code_dir = iv.code_dir,
-		.handler = iv.handler,
-		.env = iv.env,
-		.host_uid = (uid_t)iv.uid,
-		.stdin_fd = iv.body_fd,
-		.stdout_fd = out_fd,
-		.stderr_fd = err_fd,
-		.tmp_bytes = MIN(w->cfg->tmp_max_mb, MAX(iv.memory_mb / 2, 1)) << 20,
-		.net_host = iv.network_host != 0,
-		.filter = &w->filter,
-		.cg = w->cg,
-		.cg_inst = it->cg,
-		.etc_passwd = etc_passwd,
-		.etc_group = etc_group,
-		.etc_hosts = etc_hosts,
-		.etc_resolv = iv.network_host ? w->resolv : "# no network\n",
-	};
+	/* The tenant-independent part is the same for every instance. */
+	sp = w->blank;
+	sp.code_dir = iv.code_dir;
+	sp.handler = iv.handler;
+	sp.env = iv.env;
+	sp.host_uid = (uid_t)iv.uid;
+	sp.stdin_fd = iv.body_fd;
+	sp.stdout_fd = out_fd;
+	sp.stderr_fd = err_fd;
+	sp.tmp_bytes = MIN(w->cfg->tmp_max_mb, MAX(iv.memory_mb / 2, 1)) << 20;
+	sp.net_host = iv.network_host != 0;
+	sp.netns_fd = -1;
+	if (sp.net_host)
+		sp.etc_resolv = w->resolv;
 	it->start_us = now_mono_us();
 	it->deadline_us = it->start_us + iv.timeout_ms * 1000;
 	r = -EAGAIN;
@@ -289,7 +281,6 @@ start_invocation(struct wk *w, struct msg_in *in)
 			if (sb_cgroup_stats(w->cg, it->cg, &base) == 0)
 				it->oom_base = base.oom_kills;
 		}
-		sp.netns_fd = -1;
 		if (r == 0 && b.late && !sp.net_host) {
 			r = netns_take(w, sp.host_uid);
 			if (r >= 0) {
@@ -314,12 +305,13 @@ start_invocation(struct wk *w, struct msg_in *in)
 			(void)sb_cgroup_kill(w->cg, it->cg);
 			if (sb_cgroup_remove(w->cg, it->cg) < 0)
 				remove_later(w, it->cg);
-			(void)str_printf(it->cg, sizeof(it->cg), "w%u-%llu", w->index,
-					 (unsigned long long)++w->seq);
-			sp.cg_inst = it->cg;
 		}
 	}
 	if (r < 0) {
+		/* No usable blank: a fresh sandbox in a fresh cgroup. */
+		(void)str_printf(it->cg, sizeof(it->cg), "w%u-%llu", w->index,
+				 (unsigned long long)++w->seq);
+		sp.cg_inst = it->cg;
 		r = sb_cgroup_create(w->cg, it->cg, &lim);
 		if (r == 0)
 			r = sb_spawn(&sp, &it->pid, &it->pidfd, &it->sync_fd);

@@ -306,6 +306,23 @@ write_proc(pid_t pid, const char *file, const char *text)
 	return write_file_str(path, text, 0);
 }
 
+/* INVARIANT: only SB_INNER_ID is mapped, to this tenant's uid; setgroups
+ * is denied first.  Written by the worker for the sandbox's user namespace. */
+static int
+write_maps(pid_t pid, uid_t host_uid)
+{
+	char map[64];
+	int r;
+
+	(void)str_printf(map, sizeof(map), "%u %u 1\n", SB_INNER_ID, (unsigned)host_uid);
+	r = write_proc(pid, "setgroups", "deny");
+	if (r == 0)
+		r = write_proc(pid, "gid_map", map);
+	if (r == 0)
+		r = write_proc(pid, "uid_map", map);
+	return r;
+}
+
 void
 sb_blank_discard(struct sb_blank *b)
 {
@@ -403,7 +420,6 @@ sb_start(struct sb_blank *b, const struct sb_spec *s)
 			     .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
 	struct cmsghdr *c;
 	size_t off = sizeof(h);
-	char map[64];
 	int r;
 
 	/* Serialise code dir, handler and env; refuse what does not fit. */
@@ -438,8 +454,6 @@ sb_start(struct sb_blank *b, const struct sb_spec *s)
 	c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
 	memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 
-	/* INVARIANT: only SB_INNER_ID is mapped, to this tenant's uid. */
-	(void)str_printf(map, sizeof(map), "%u %u 1\n", SB_INNER_ID, (unsigned)s->host_uid);
 	if (b->late) {
 		/* Assignment first; the blank joins its network namespace and
 		 * creates the others, then asks for its maps. */
@@ -453,20 +467,12 @@ sb_start(struct sb_blank *b, const struct sb_spec *s)
 			return r == 0 ? -ETIMEDOUT : -errno;
 		if (recv(b->sync_fd, &u, 1, 0) != 1 || u != 'u')
 			return -EPROTO;
-		r = write_proc(b->pid, "setgroups", "deny");
-		if (r == 0)
-			r = write_proc(b->pid, "gid_map", map);
-		if (r == 0)
-			r = write_proc(b->pid, "uid_map", map);
+		r = write_maps(b->pid, s->host_uid);
 		if (r == 0 && send(b->sync_fd, "m", 1, MSG_NOSIGNAL) != 1)
 			r = -errno;
 		return r;
 	}
-	r = write_proc(b->pid, "setgroups", "deny");
-	if (r == 0)
-		r = write_proc(b->pid, "gid_map", map);
-	if (r == 0)
-		r = write_proc(b->pid, "uid_map", map);
+	r = write_maps(b->pid, s->host_uid);
 	if (r == 0 && sendmsg(b->sync_fd, &mh, MSG_NOSIGNAL) != (ssize_t)off)
 		r = -errno;
 	return r;
