@@ -361,6 +361,21 @@ kill_listed(const char *dir, const char *inst, pid_t spare)
 }
 
 int
+sb_cgroup_kill_except(const struct sb_cgroups *cg, const char *inst, pid_t spare)
+{
+	/* Every member joins all hierarchies at once and a sandbox cannot
+	 * move itself, so one hierarchy lists them all.  v1 has no
+	 * cgroup.kill; a fork bomb is stopped by pids.max and by the pid
+	 * namespace dying with its init, so a few passes suffice. */
+	const char *dir = cg->mode == SB_CG_V2 ? cg->v2 : cg->v1_pids;
+
+	for (int i = 0; i < 16; i++)
+		if (kill_listed(dir, inst, spare) == 0)
+			break;
+	return 0;
+}
+
+int
 sb_cgroup_kill(const struct sb_cgroups *cg, const char *inst)
 {
 	if (cg->mode == SB_CG_V2) {
@@ -368,27 +383,8 @@ sb_cgroup_kill(const struct sb_cgroups *cg, const char *inst)
 
 		if (r != -ENOENT)
 			return r;
-		for (int i = 0; i < 16 && kill_listed(cg->v2, inst, 0) > 0; i++)
-			;
-		return 0;
 	}
-	/* v1 has no cgroup.kill; a fork bomb is stopped by pids.max and by
-	 * the pid namespace dying with its init, so a few passes suffice. */
-	for (int i = 0; i < 16; i++)
-		if (kill_listed(cg->v1_pids, inst, 0) + kill_listed(cg->v1_memory, inst, 0) == 0)
-			break;
-	return 0;
-}
-
-int
-sb_cgroup_kill_except(const struct sb_cgroups *cg, const char *inst, pid_t spare)
-{
-	const char *dir = cg->mode == SB_CG_V2 ? cg->v2 : cg->v1_pids;
-
-	for (int i = 0; i < 16; i++)
-		if (kill_listed(dir, inst, spare) == 0)
-			break;
-	return 0;
+	return sb_cgroup_kill_except(cg, inst, 0);
 }
 
 int
