@@ -21,7 +21,13 @@ if [ -n "$missing" ]; then
 fi
 work=$(mktemp -d /tmp/faasd-bench-XXXXXX)
 chmod 755 "$work"
-trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; rm -rf "$work"' EXIT INT TERM
+# Under set -e a failing kill would end the trap early: +e first.
+# fcgiwrap -c N forks N children that outlive the pid in its file.
+trap 'set +e
+kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null
+pkill -f "fcgiwrap -s unix:$work/" 2>/dev/null
+sleep 0.5
+rm -rf "$work"' EXIT INT TERM
 cc -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$work/load" bench/load.c -lpthread
 mkdir -p "$work/fn"
 cc -O2 -static -o "$work/fn/hello" bench/hello.c

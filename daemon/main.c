@@ -349,7 +349,7 @@ prepare_sandboxing(struct parent *p)
 			strerror(-r));
 		return r;
 	}
-	r = sb_cgroup_cleanup(&p->cgroups);
+	r = sb_cgroup_cleanup(&p->cgroups, "");
 	if (r > 0)
 		log_notice("removed %d sandbox cgroups left by an earlier run", r);
 	log_info("cgroup %s: %s", p->cgroups.mode == SB_CG_V2 ? "v2" : "v1",

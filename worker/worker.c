@@ -49,7 +49,8 @@ struct inst {
 	int out_fd, err_fd;
 	uint64_t start_us, deadline_us;
 	bool timed_out;
-	bool late;         /* pid is a late blank's supervisor, outside the sandbox */
+	bool reported;     /* the gateway has its answer */
+	bool ended;        /* on the ended list, freed after this batch */
 	uint64_t oom_base; /* OOM kills already counted in a recycled cgroup */
 	uid_t uid;         /* tenant's host uid */
 	int netns_fd;      /* reused network namespace, returned at the end; or -1 */
@@ -73,6 +74,7 @@ struct wk {
 	int epfd, data_fd, ctl_fd, sig_fd;
 	struct inst *insts;
 	unsigned ninst;
+	struct inst *ended; /* ended during this batch of events */
 	struct cg_gone *to_remove;
 	struct sb_filter filter;
 	struct sb_spec blank;     /* tenant-independent part of every spec */
@@ -100,19 +102,15 @@ static const char etc_passwd[] = "root:x:0:0:root:/nonexistent:/usr/sbin/nologin
 static const char etc_group[] = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n";
 static const char etc_hosts[] = "127.0.0.1\tlocalhost faasd\n::1\tlocalhost ip6-localhost\n";
 
-/*
- * End an instance now (timeout, shutdown).  A late blank's supervisor is
- * spared: killing the sandbox's pid 1 takes its whole pid namespace down,
- * and the supervisor then reaps it and exits, so the init never lingers as
- * an orphaned zombie of the host's init.
- */
+/* End an instance now (timeout, shutdown): the death of the sandbox's
+ * pid 1 takes its whole pid namespace along; the cgroup kill covers the
+ * rest.  Reaping follows through the pidfd. */
 static void
 kill_inst(struct wk *w, struct inst *it)
 {
-	if (it->late)
-		(void)sb_cgroup_kill_except(w->cg, it->cg, it->pid);
-	else if (it->pidfd >= 0)
+	if (it->pidfd >= 0)
 		syscall(SYS_pidfd_send_signal, it->pidfd, SIGKILL, NULL, 0);
+	(void)sb_cgroup_kill(w->cg, it->cg);
 }
 
 static void __attribute__((noreturn)) bad_peer(const char *why)
@@ -208,6 +206,7 @@ start_invocation(struct wk *w, struct msg_in *in)
 	struct inst *it;
 	struct epoll_event ev;
 	int out_fd, err_fd, r;
+	bool started = false;
 
 	if (msg_invoke_decode(in, &iv) < 0)
 		bad_peer("decoding failed");
@@ -260,14 +259,21 @@ start_invocation(struct wk *w, struct msg_in *in)
 	sp.net_host = iv.network_host != 0;
 	sp.netns_fd = -1;
 	if (sp.net_host)
-		sp.etc_resolv = w->resolv;
+		sp.resolv = w->resolv;
 	it->start_us = now_mono_us();
 	it->deadline_us = it->start_us + iv.timeout_ms * 1000;
-	r = -EAGAIN;
-	if (!iv.network_host && w->npool > 0) {
+	r = 0;
+	if (!sp.net_host) {
+		r = netns_take(w, sp.host_uid);
+		if (r >= 0) {
+			it->netns_fd = sp.netns_fd = r;
+			r = 0;
+		}
+	}
+	if (r == 0 && w->npool > 0) {
 		/* The fast path: a blank from the pool, already in its cgroup
-		 * (no migration to wait for), gets the tenant's network
-		 * namespace and the rest of the tenant's part. */
+		 * (no migration to wait for) with its root built, gets the
+		 * tenant's part. */
 		struct sb_blank b = w->pool[--w->npool];
 
 		pool_top_up(w);
@@ -281,33 +287,25 @@ start_invocation(struct wk *w, struct msg_in *in)
 			if (sb_cgroup_stats(w->cg, it->cg, &base) == 0)
 				it->oom_base = base.oom_kills;
 		}
-		if (r == 0 && b.late && !sp.net_host) {
-			r = netns_take(w, sp.host_uid);
-			if (r >= 0) {
-				it->netns_fd = sp.netns_fd = r;
-				r = 0;
-			}
-		}
 		if (r == 0)
 			r = sb_start(&b, &sp);
 		if (r == 0) {
 			it->pid = b.pid;
 			it->pidfd = b.pidfd;
 			it->sync_fd = b.sync_fd;
-			it->late = b.late;
+			started = true;
 		} else {
 			log_warn("blank sandbox %s unusable (%s); starting a fresh one", it->cg,
 				 strerror(-r));
-			if (it->netns_fd >= 0)
-				close(it->netns_fd); /* state unknown: not reused */
-			it->netns_fd = -1;
 			sb_blank_discard(&b);
 			(void)sb_cgroup_kill(w->cg, it->cg);
 			if (sb_cgroup_remove(w->cg, it->cg) < 0)
 				remove_later(w, it->cg);
+			it->cg[0] = 0;
+			r = 0;
 		}
 	}
-	if (r < 0) {
+	if (r == 0 && !started) {
 		/* No usable blank: a fresh sandbox in a fresh cgroup. */
 		(void)str_printf(it->cg, sizeof(it->cg), "w%u-%llu", w->index,
 				 (unsigned long long)++w->seq);
@@ -319,15 +317,19 @@ start_invocation(struct wk *w, struct msg_in *in)
 	if (r < 0) {
 		log_err("sandbox for %s/%s failed: %s", iv.tenant, iv.function, strerror(-r));
 		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)-r, 0, 0, -1, -1, 0);
-		(void)sb_cgroup_remove(w->cg, it->cg);
+		if (it->cg[0])
+			(void)sb_cgroup_remove(w->cg, it->cg);
+		if (it->netns_fd >= 0)
+			close(it->netns_fd); /* a sandbox may have joined it */
 		close(out_fd);
 		close(err_fd);
 		free(it);
 		return;
 	}
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = it };
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, it->pidfd, &ev) < 0) {
-		log_err("epoll add pidfd: %s", strerror(errno));
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, it->pidfd, &ev) < 0 ||
+	    epoll_ctl(w->epfd, EPOLL_CTL_ADD, it->sync_fd, &ev) < 0) {
+		log_err("epoll add: %s", strerror(errno));
 		kill_inst(w, it);
 	}
 	it->next = w->insts;
@@ -369,52 +371,80 @@ retry_removals(struct wk *w)
 	}
 }
 
+/*
+ * Answer the gateway for an instance: status is the handler's wait status
+ * as the init reported it, or (have == false) the init's own, when it died
+ * before reporting (timeout, OOM kill of the init).
+ */
 static void
-finish(struct wk *w, struct inst *it)
+report(struct wk *w, struct inst *it, int status, bool have)
 {
 	struct sb_cg_stats st = { 0 };
-	struct rusage ru = { 0 };
-	int status = 0;
-	pid_t p;
 	uint64_t dur = now_mono_us() - it->start_us, result, code;
+	bool out_full = false, err_full = false;
 
-	do
-		p = wait4(it->pid, &status, WNOHANG, &ru);
-	while (p < 0 && errno == EINTR);
-	if (p == 0)
-		return; /* spurious wake-up */
-	/* INVARIANT: nothing of the instance outlives it.  The handler was
-	 * pid 1 of its namespace, so the kernel has killed the rest; the
-	 * cgroup kill covers anything that escaped the namespace. */
-	/* The init reports the handler's own status; without it (the init
-	 * was killed: timeout, OOM) the init's status stands. */
-	{
-		int hs;
-
-		if (recv(it->sync_fd, &hs, sizeof(hs), MSG_DONTWAIT) == (ssize_t)sizeof(hs))
-			status = hs;
-	}
+	it->reported = true;
 	(void)sb_cgroup_stats(w->cg, it->cg, &st);
-	epoll_ctl(w->epfd, EPOLL_CTL_DEL, it->pidfd, NULL);
-	close(it->pidfd);
-	close(it->sync_fd);
 	if (it->timed_out)
 		result = INVOKE_TIMEOUT, code = 0;
 	else if (st.oom_kills > it->oom_base)
 		result = INVOKE_OOM, code = 0;
-	else if (p > 0 && WIFSIGNALED(status))
+	else if (WIFSIGNALED(status))
 		result = INVOKE_SIGNALED, code = (uint64_t)WTERMSIG(status);
 	else
-		result = INVOKE_EXITED, code = p > 0 ? (uint64_t)WEXITSTATUS(status) : 255;
-	{
-		bool out_full = false, err_full = false;
+		result = INVOKE_EXITED, code = have ? (uint64_t)WEXITSTATUS(status) : 255;
+	(void)sb_output_finish(it->out_fd, it->max_output, &out_full);
+	(void)sb_output_finish(it->err_fd, it->max_log, &err_full);
+	reply(w, it->id, result, code, dur, st.peak_bytes / 1024, it->out_fd, it->err_fd,
+	      (out_full ? 1u : 0u) | (err_full ? 2u : 0u));
+	close(it->out_fd);
+	close(it->err_fd);
+	it->out_fd = it->err_fd = -1;
+}
 
-		(void)sb_output_finish(it->out_fd, it->max_output, &out_full);
-		(void)sb_output_finish(it->err_fd, it->max_log, &err_full);
-		reply(w, it->id, result, code, dur, st.peak_bytes / 1024, it->out_fd, it->err_fd,
-		      (out_full ? 1u : 0u) | (err_full ? 2u : 0u));
+/*
+ * An instance's pidfd or sync socket is readable.  The init's report on
+ * the sync socket comes first, once nothing of the sandbox but the init is
+ * left (see sb_spawn.c): the answer goes out then, before the namespaces
+ * are torn down.  The init's exit (pidfd) ends the instance.
+ */
+static void
+inst_event(struct wk *w, struct inst *it)
+{
+	struct rusage ru = { 0 };
+	int status = 0, hs;
+	ssize_t n;
+	pid_t p;
+
+	if (it->ended)
+		return; /* its other fd, in the same batch of events */
+	if (!it->reported && it->sync_fd >= 0) {
+		n = recv(it->sync_fd, &hs, sizeof(hs), MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof(hs) && !it->timed_out)
+			report(w, it, hs, true);
+		if (n >= 0 || errno != EAGAIN) {
+			/* Reported, or the init is gone: nothing more to read. */
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, it->sync_fd, NULL);
+			close(it->sync_fd);
+			it->sync_fd = -1;
+		}
 	}
-	/* After the reply: the caller need not wait for the clean-up. */
+	do
+		p = wait4(it->pid, &status, WNOHANG, &ru);
+	while (p < 0 && errno == EINTR);
+	if (p == 0)
+		return; /* the init lives on */
+	if (!it->reported)
+		report(w, it, status, false);
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, it->pidfd, NULL);
+	close(it->pidfd);
+	if (it->sync_fd >= 0) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, it->sync_fd, NULL);
+		close(it->sync_fd);
+	}
+	/* INVARIANT: nothing of the instance outlives it.  The init was pid 1
+	 * of its namespace, so the kernel has killed the rest; the cgroup
+	 * kill covers anything that escaped the namespace. */
 	(void)sb_cgroup_kill(w->cg, it->cg);
 	/* The sandbox's processes are gone with its pid namespace: its
 	 * network namespace is empty again and may serve this tenant next,
@@ -425,15 +455,16 @@ finish(struct wk *w, struct inst *it)
 		(void)str_copy(w->recycled[w->nrecycled++], sizeof(w->recycled[0]), it->cg);
 	else if (sb_cgroup_remove(w->cg, it->cg) < 0)
 		remove_later(w, it->cg);
-	close(it->out_fd);
-	close(it->err_fd);
 	for (struct inst **pp = &w->insts; *pp; pp = &(*pp)->next)
 		if (*pp == it) {
 			*pp = it->next;
 			break;
 		}
 	w->ninst--;
-	free(it);
+	/* Freed after the batch of events, which may still name it. */
+	it->ended = true;
+	it->next = w->ended;
+	w->ended = it;
 }
 
 static int
@@ -442,7 +473,7 @@ next_timeout_ms(struct wk *w)
 	uint64_t now = now_mono_us(), best = UINT64_MAX;
 
 	for (struct inst *it = w->insts; it; it = it->next) {
-		if (it->timed_out)
+		if (it->timed_out || it->reported)
 			continue;
 		if (it->deadline_us <= now) {
 			/* Kill the whole process group; reaping follows via pidfd. */
@@ -512,9 +543,8 @@ pool_readable(struct wk *w)
 			sb_blank_discard(&extra);
 			continue;
 		}
-		w->pool[w->npool] = (struct sb_blank){
-			.pid = rep.pid, .pidfd = pidfd, .sync_fd = sync_fd, .late = true
-		};
+		w->pool[w->npool] =
+			(struct sb_blank){ .pid = rep.pid, .pidfd = pidfd, .sync_fd = sync_fd };
 		(void)str_copy(w->pool[w->npool].cg_inst, sizeof(w->pool[w->npool].cg_inst),
 			       rep.name);
 		w->npool++;
@@ -573,16 +603,22 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 				    .etc_hosts = etc_hosts,
 				    .etc_resolv = "# no network\n" };
 	w.pool_sock = -1;
+	/* After a restart of this worker: the instance cgroups its previous
+	 * run left (their sandboxes died with it) would clash by name. */
+	{
+		char prefix[16];
+
+		(void)str_printf(prefix, sizeof(prefix), "w%u-", index);
+		r = sb_cgroup_cleanup(cg, prefix);
+		if (r > 0)
+			log_info("removed %d instance cgroups of this worker's previous run", r);
+	}
 	if (cfg->sandbox_pool > 0) {
 		struct sb_limits lim = { .memory_bytes = 128u << 20,
 					 .pids = cfg->pids_max,
 					 .cpu_millicores = cfg->cpu_millicores };
 
-		struct sb_spec late = w.blank;
-
-		late.late_ns = true;
-		late.netns_fd = -1;
-		r = pool_maker_start(&late, &lim, index, &w.pool_pid, &w.pool_sock);
+		r = pool_maker_start(&w.blank, &lim, index, &w.pool_pid, &w.pool_sock);
 		if (r < 0)
 			log_err("cannot start the sandbox pool: %s", strerror(-r));
 	}
@@ -676,8 +712,14 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 					}
 				}
 			} else {
-				finish(&w, evs[i].data.ptr);
+				inst_event(&w, evs[i].data.ptr);
 			}
+		}
+		while (w.ended) {
+			struct inst *it = w.ended;
+
+			w.ended = it->next;
+			free(it);
 		}
 	}
 }

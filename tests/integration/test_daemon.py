@@ -84,6 +84,10 @@ def test_children_restart(fresh_faasd):
     assert "worker 0 was killed by signal 9" in d.log_text()
     for _ in range(6):
         assert d.call("GET", "/fn/restart/f", tok)[2] == b"up\n"
+    # The new worker0 clears its predecessor's cgroups and gets its pool
+    # of blank sandboxes back (their names would clash otherwise).
+    wait_for(lambda: "removed" in d.log_text() and "previous run" in d.log_text())
+    assert "sandbox pool stopped" not in d.log_text(), d.log_text()
 
     os.kill(kids["faasd-gateway"], signal.SIGKILL)
     wait_for(lambda: d.children().get("faasd-gateway", kids["faasd-gateway"]) != kids["faasd-gateway"])

@@ -186,3 +186,23 @@ def test_slow_handlers_do_not_block(faasd):
     assert all(r[0] == 200 and r[2] == b"done\n" for r in results)
     assert max(health) < 0.05, health
     assert max(fast) < 0.05, fast
+
+
+def test_many_cold_invocations_keep_workers_up(faasd):
+    """Hundreds of back-to-back cold invocations from several clients: every
+    one answered in full, and no worker dies on the way (the answer leaves
+    before the sandbox is torn down, so both events of an instance can land
+    in one batch)."""
+    tok = faasd.tenant("burst")
+    faasd.deploy("burst", tok, "f", sh("echo \"n=$QUERY_STRING\"\n"))
+    before = faasd.log_text()
+
+    def one(i):
+        return faasd.call("GET", "/fn/burst/f?%d" % i, tok)
+
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        results = list(ex.map(one, range(300)))
+    for i, (status, _, body) in enumerate(results):
+        assert status == 200 and body == b"n=%d\n" % i, (i, status, body)
+    after = faasd.log_text()[len(before):]
+    assert "was killed by signal" not in after and "exited with" not in after, after

@@ -5,6 +5,7 @@
  * checked against a directory tree that mimics it), and a full sb_spawn.
  * Needs root; skips with a reason otherwise.
  */
+#include <poll.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -289,8 +290,16 @@ test_spawn(void)
 			      .etc_passwd = "sandbox:x:1000:1000::/tmp:/bin/sh\n",
 			      .etc_group = "sandbox:x:1000:\n",
 			      .etc_hosts = "127.0.0.1 localhost\n",
-			      .etc_resolv = "" };
+			      .etc_resolv = "",
+			      .netns_fd = -1 };
 	is_int(sb_spawn(&s, &pid, &pidfd, &sync), 0, "sb_spawn");
+	/* The answer may come before the sandbox is torn down: the init
+	 * reports only once nothing of the handler's is left. */
+	{
+		struct pollfd pf = { .fd = sync, .events = POLLIN };
+
+		is_int(poll(&pf, 1, 10000), 1, "init reports on the sync socket");
+	}
 	waitpid(pid, &status, 0);
 	out = read_memfd(o);
 	err = read_memfd(e);
@@ -314,6 +323,25 @@ test_spawn(void)
 	ok(strstr(out, "data\n") != NULL, "/tmp is writable");
 	printf("# output:\n# %s\n", out);
 	free(out);
+	free(err);
+	close(pidfd);
+	close(sync);
+
+	/* A handler that cannot be started: the reason reaches its stderr. */
+	s.handler = "nope";
+	ftruncate(e, 0);
+	lseek(e, 0, SEEK_SET);
+	is_int(sb_spawn(&s, &pid, &pidfd, &sync), 0, "sb_spawn of a missing handler");
+	waitpid(pid, &status, 0);
+	err = read_memfd(e);
+	{
+		int hs = -1;
+
+		is_int(recv(sync, &hs, sizeof(hs), MSG_DONTWAIT), sizeof(hs), "status reported");
+		ok(WIFEXITED(hs) && WEXITSTATUS(hs) == 127, "exit 127 for a missing handler");
+	}
+	ok(strstr(err, "cannot start handler 'nope': no such file in the code") != NULL,
+	   "stderr names the missing handler (%s)", err);
 	free(err);
 	close(pidfd);
 	close(sync);

@@ -93,9 +93,6 @@ int sb_cgroup_attach(const struct sb_cgroups *cg, const char *inst, pid_t pid);
 int sb_cgroup_stats(const struct sb_cgroups *cg, const char *inst, struct sb_cg_stats *st);
 /* SIGKILL every process in inst (v2: cgroup.kill).  0 or -errno. */
 int sb_cgroup_kill(const struct sb_cgroups *cg, const char *inst);
-/* SIGKILL every process in inst but spare (a late blank's supervisor, which
- * then reaps its sandbox and exits itself).  0 or -errno. */
-int sb_cgroup_kill_except(const struct sb_cgroups *cg, const char *inst, pid_t spare);
 /*
  * sb_cgroup_recycle - make an empty instance cgroup ready for another
  * instance instead of removing it: resets its peak memory.  0, -EBUSY while
@@ -105,9 +102,10 @@ int sb_cgroup_kill_except(const struct sb_cgroups *cg, const char *inst, pid_t s
 int sb_cgroup_recycle(const struct sb_cgroups *cg, const char *inst);
 /* rmdir inst; -EBUSY while processes remain. */
 int sb_cgroup_remove(const struct sb_cgroups *cg, const char *inst);
-/* Kill and remove every instance left in the subtree (crash recovery).
+/* Kill and remove every instance left in the subtree whose name starts
+ * with prefix ("" for all): crash recovery of faasd or of one worker.
  * Returns how many were removed, or -errno. */
-int sb_cgroup_cleanup(const struct sb_cgroups *cg);
+int sb_cgroup_cleanup(const struct sb_cgroups *cg, const char *prefix);
 
 /* ---- the launch (sb_spawn.c, sb_mount.c) ---- */
 
@@ -124,15 +122,16 @@ struct sb_spec {
 	uint64_t tmp_bytes; /* size of the /tmp tmpfs */
 	bool net_host;      /* share the host network namespace */
 	bool clone_parent;  /* the caller's parent becomes the sandbox's parent */
-	bool late_ns;       /* blank without namespaces until assigned (reuses netns_fd) */
-	int netns_fd;       /* late blanks: network namespace to join, -1 with net_host */
+	int netns_fd;       /* network namespace to join (a reused one), or -1:
+			     * a new one is made (unless net_host) */
 	const struct sb_filter *filter;
 	const struct sb_cgroups *cg;
 	const char *cg_inst;    /* instance cgroup, created by the caller */
 	const char *etc_passwd; /* content of /etc/passwd, /etc/group */
 	const char *etc_group;
 	const char *etc_hosts;
-	const char *etc_resolv;
+	const char *etc_resolv; /* /etc/resolv.conf of blanks */
+	const char *resolv;     /* at assignment: replaces it (host network), or NULL */
 };
 
 /*
@@ -141,31 +140,34 @@ struct sb_spec {
  * to host_uid only; in cg_inst before it runs anything; fresh root; all
  * capabilities dropped; no_new_privs; filter loaded last; execve.
  * Returns 0 with *pid, *pidfd (kill and wait handle) and *sync_fd, or
- * -errno.  *pid is the sandbox's init (pid 1 inside); when the handler
- * ends, the init writes the handler's wait status (an int) to *sync_fd and
- * exits.  The caller closes *sync_fd when the instance ends; the sandbox
- * uses it to notice a dead worker.  Setup failures inside the child are written to
- * stderr_fd and end the child with status 127.
+ * -errno.  *pid is the sandbox's init (pid 1 inside).  When the handler
+ * and everything it left have ended, the init writes the handler's wait
+ * status (an int) to *sync_fd and exits.  The caller closes *sync_fd when
+ * the instance ends; the sandbox uses it to notice a dead worker.  Setup failures after
+ * the assignment are written to stderr_fd and end the init with status 127.
  */
 int sb_spawn(const struct sb_spec *s, pid_t *pid, int *pidfd, int *sync_fd);
 
 /*
  * Two-phase launch, so a pool of blank sandboxes can be made ahead of time.
  * sb_prepare uses only the tenant-independent fields of s (root_dir, filter,
- * cg, cg_inst, net_host, etc_*; their memory must stay valid until the
- * sandbox is started or discarded): it clones the namespaces, places the
- * child in cg_inst, brings up loopback and sets the hostname, and leaves the
- * child waiting.  sb_start uses the tenant fields (host_uid, code_dir,
- * handler, env, stdio fds, tmp_bytes): it writes the uid/gid maps and hands
- * the assignment over; the child then continues as sb_spawn describes.
+ * cg, cg_inst, clone_parent, etc_*; their memory must stay valid until the
+ * sandbox is started or discarded): it clones the init into new pid, mount,
+ * ipc and uts namespaces and into cg_inst; the init builds the whole root
+ * but the code and /tmp, pivots into it, and says it is ready, which
+ * sb_prepare waits for.  sb_start uses the tenant
+ * fields (host_uid, code_dir, handler, env, stdio fds, tmp_bytes, net_host,
+ * netns_fd, resolv): it clones the code tree and hands the assignment over
+ * without waiting; the init then joins the network namespace, mounts the
+ * code and /tmp, creates its cgroup and user namespaces (writing its own
+ * maps) and continues as sb_spawn describes.
  * sb_blank_discard kills and reaps a blank that will not be used.
  * sb_spawn is sb_prepare + sb_start.  All return 0 or -errno.
  */
 struct sb_blank {
-	pid_t pid;
+	pid_t pid; /* the init */
 	int pidfd;
 	int sync_fd;
-	bool late; /* namespaces are made at sb_start (see late_ns) */
 	char cg_inst[32];
 };
 
@@ -174,11 +176,17 @@ int sb_start(struct sb_blank *b, const struct sb_spec *s);
 void sb_blank_discard(struct sb_blank *b);
 
 /*
- * sb_child_setup_root - the mount part of the child, exposed for sb_spawn
- * only: private propagation, tmpfs root, binds, /proc, /dev, /tmp,
- * pivot_root.  0 or -errno with *what naming the failed step.
+ * The mount part of the init, for sb_spawn only (see sb_mount.c).
+ * sb_root_build: private propagation, tmpfs root, binds, /etc, /proc, /dev,
+ * pivot_root.  sb_root_assign: resolv (if not NULL), /tmp, the code tree
+ * moved to /var/task, root read-only.  Both 0 or -errno with *what naming
+ * the failed step.  sb_code_tree_open: a detached, recursively read-only,
+ * nosuid, nodev clone of dir (open_tree), as an O_CLOEXEC fd, or -errno;
+ * called by the worker, whose mount namespace sees dir.
  */
-int sb_child_setup_root(const struct sb_spec *s, const char **what);
+int sb_root_build(const struct sb_spec *s, const char **what);
+int sb_root_assign(int code_fd, uint64_t tmp_bytes, const char *resolv, const char **what);
+int sb_code_tree_open(const char *dir);
 
 /*
  * sb_output_open - a memfd for a handler's stdout or stderr that can never
@@ -197,7 +205,7 @@ int sb_net_lo_up(void);
 /*
  * sb_netns_new - a new network namespace with loopback up, as an O_CLOEXEC
  * fd, made by briefly switching the caller into it (needs CAP_SYS_ADMIN;
- * the caller must be single-threaded).  For reuse by late blanks of one
+ * the caller must be single-threaded).  For reuse by sandboxes of one
  * tenant.  fd or -errno.
  */
 int sb_netns_new(void);

@@ -335,9 +335,9 @@ sb_cgroup_stats(const struct sb_cgroups *cg, const char *inst, struct sb_cg_stat
 	return r;
 }
 
-/* Kill every pid listed in dir/inst/cgroup.procs but spare; returns how many. */
+/* Kill every pid listed in dir/inst/cgroup.procs; returns how many. */
 static int
-kill_listed(const char *dir, const char *inst, pid_t spare)
+kill_listed(const char *dir, const char *inst)
 {
 	char buf[8192];
 	int n = 0;
@@ -350,7 +350,7 @@ kill_listed(const char *dir, const char *inst, pid_t spare)
 
 		if (end == p)
 			break;
-		if (pid > 0 && (pid_t)pid != spare) {
+		if (pid > 0) {
 			kill((pid_t)pid, SIGCONT);
 			kill((pid_t)pid, SIGKILL);
 			n++;
@@ -361,30 +361,24 @@ kill_listed(const char *dir, const char *inst, pid_t spare)
 }
 
 int
-sb_cgroup_kill_except(const struct sb_cgroups *cg, const char *inst, pid_t spare)
-{
-	/* Every member joins all hierarchies at once and a sandbox cannot
-	 * move itself, so one hierarchy lists them all.  v1 has no
-	 * cgroup.kill; a fork bomb is stopped by pids.max and by the pid
-	 * namespace dying with its init, so a few passes suffice. */
-	const char *dir = cg->mode == SB_CG_V2 ? cg->v2 : cg->v1_pids;
-
-	for (int i = 0; i < 16; i++)
-		if (kill_listed(dir, inst, spare) == 0)
-			break;
-	return 0;
-}
-
-int
 sb_cgroup_kill(const struct sb_cgroups *cg, const char *inst)
 {
+	const char *dir = cg->mode == SB_CG_V2 ? cg->v2 : cg->v1_pids;
+
 	if (cg->mode == SB_CG_V2) {
 		int r = cg_write(cg, cg->v2, inst, "cgroup.kill", "1");
 
 		if (r != -ENOENT)
 			return r;
 	}
-	return sb_cgroup_kill_except(cg, inst, 0);
+	/* Every member joins all hierarchies at once and a sandbox cannot
+	 * move itself, so one hierarchy lists them all.  v1 has no
+	 * cgroup.kill; a fork bomb is stopped by pids.max and by the pid
+	 * namespace dying with its init, so a few passes suffice. */
+	for (int i = 0; i < 16; i++)
+		if (kill_listed(dir, inst) == 0)
+			break;
+	return 0;
 }
 
 int
@@ -456,7 +450,7 @@ sb_cgroup_remove(const struct sb_cgroups *cg, const char *inst)
 }
 
 int
-sb_cgroup_cleanup(const struct sb_cgroups *cg)
+sb_cgroup_cleanup(const struct sb_cgroups *cg, const char *prefix)
 {
 	const char *dirs[3] = { cg->mode == SB_CG_V2 ? cg->v2 : cg->v1_pids, cg->v1_memory,
 				cg->v1_cpu };
@@ -469,7 +463,8 @@ sb_cgroup_cleanup(const struct sb_cgroups *cg)
 		if (!d)
 			continue;
 		while ((de = readdir(d))) {
-			if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
+			    !str_startswith(de->d_name, prefix))
 				continue;
 			(void)sb_cgroup_kill(cg, de->d_name);
 			for (int tries = 0; tries < 50; tries++) {

@@ -1,14 +1,23 @@
 /*
- * sb_mount.c - the sandbox's file system, built by the cloned child inside
- * its new user and mount namespaces (SPEC §3): a tmpfs root holding
+ * sb_mount.c - the sandbox's file system (SPEC §3), built in two steps by
+ * the sandbox's init, which runs as root of the initial user namespace in
+ * new mount and pid namespaces (see sb_spawn.c):
+ *
+ * sb_root_build (ahead of time, tenant-independent): a tmpfs root holding
  * read-only binds of the host /usr (with the merged-/usr links), a minimal
- * /etc, the version's code read-only at /var/task, a size-limited /tmp, a
- * private /proc and a /dev with null, zero, full, random and urandom; then
- * pivot_root and the old root detached.
+ * /etc, a private /proc and a /dev with null, zero, full, random and
+ * urandom; then pivot_root and the old root detached.
+ *
+ * sb_root_assign (at assignment): the version's code, cloned by the worker
+ * as a detached read-only tree (sb_code_tree_open), moved to /var/task; a
+ * size-limited /tmp; the host's resolv.conf where the tenant has host
+ * network; then the root itself made read-only.
  *
  * INVARIANT: nothing of the host is visible but what is bound here, every
  * bind is read-only, nosuid and nodev (recursively), and nothing is mounted
- * below a path whose content the tenant controls.
+ * below a path whose content the tenant controls.  The mount namespace
+ * belongs to the initial user namespace, so the handler, in a user
+ * namespace of its own, holds no capability over any of these mounts.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,22 +31,14 @@
 #include "sb.h"
 #include "util.h"
 
-/* From linux/mount.h, which clashes with glibc's sys/mount.h. */
-struct sb_mount_attr {
-	uint64_t attr_set, attr_clr, propagation, userns_fd;
-};
-#define SB_MOUNT_ATTR_RDONLY 0x1
-#define SB_MOUNT_ATTR_NOSUID 0x2
-#define SB_MOUNT_ATTR_NODEV  0x4
-#define SB_AT_RECURSIVE      0x8000
-
+/* Read-only, nosuid and nodev on a whole tree: path relative to dfd. */
 static int
-ro_recursive(const char *path)
+ro_recursive(int dfd, const char *path, unsigned flags)
 {
-	struct sb_mount_attr a = { .attr_set = SB_MOUNT_ATTR_RDONLY | SB_MOUNT_ATTR_NOSUID |
-					       SB_MOUNT_ATTR_NODEV };
+	struct mount_attr a = { .attr_set =
+					MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
 
-	if (syscall(SYS_mount_setattr, AT_FDCWD, path, SB_AT_RECURSIVE, &a, sizeof(a)) < 0)
+	if (mount_setattr(dfd, path, flags | AT_RECURSIVE, &a, sizeof(a)) < 0)
 		return -errno;
 	return 0;
 }
@@ -47,7 +48,7 @@ bind_ro(const char *src, const char *dst)
 {
 	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return -errno;
-	return ro_recursive(dst);
+	return ro_recursive(AT_FDCWD, dst, 0);
 }
 
 static int
@@ -94,13 +95,28 @@ copy_link(const char *root, const char *name)
 #define SYS(expr) ((expr) < 0 ? -errno : 0)
 
 int
-sb_child_setup_root(const struct sb_spec *s, const char **what)
+sb_root_build(const struct sb_spec *s, const char **what)
 {
 	static const char *const links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
 	static const char *const dirs[] = { "usr", "etc", "var", "var/task", "tmp", "proc", "dev" };
 	static const char *const devs[] = { "null", "zero", "full", "random", "urandom" };
 	static const char *const proc_ro[] = { "sys", "sysrq-trigger", "irq", "bus" };
-	char p[PATH_MAX + 64], opts[64];
+	static const char *const dev_links[][2] = { { "fd", "/proc/self/fd" },
+						    { "stdin", "/proc/self/fd/0" },
+						    { "stdout", "/proc/self/fd/1" },
+						    { "stderr", "/proc/self/fd/2" } };
+	const struct {
+		const char *name, *text;
+	} etc[] = { { "passwd", s->etc_passwd },
+		    { "group", s->etc_group },
+		    { "hosts", s->etc_hosts },
+		    { "resolv.conf", s->etc_resolv },
+		    { "nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n" },
+		    { "hostname", "faasd\n" } };
+	/* What programs need from the host's /etc: certificates,
+	 * alternatives links, the library cache; bound read-only. */
+	static const char *const etc_host[] = { "ssl", "alternatives", "ld.so.cache" };
+	char p[PATH_MAX + 64];
 	const char *root = s->root_dir;
 
 	STEP("private propagation", SYS(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)));
@@ -115,45 +131,21 @@ sb_child_setup_root(const struct sb_spec *s, const char **what)
 	(void)str_printf(p, sizeof(p), "%s/usr", root);
 	STEP("bind /usr", bind_ro("/usr", p));
 
-	/* A minimal /etc: our own files, and read-only views of what
-	 * programs need from the host's (certificates, alternatives links,
-	 * the library cache). */
-	(void)str_printf(p, sizeof(p), "%s/etc/passwd", root);
-	STEP("/etc/passwd", write_text(p, s->etc_passwd));
-	(void)str_printf(p, sizeof(p), "%s/etc/group", root);
-	STEP("/etc/group", write_text(p, s->etc_group));
-	(void)str_printf(p, sizeof(p), "%s/etc/hosts", root);
-	STEP("/etc/hosts", write_text(p, s->etc_hosts));
-	(void)str_printf(p, sizeof(p), "%s/etc/resolv.conf", root);
-	STEP("/etc/resolv.conf", write_text(p, s->etc_resolv));
-	(void)str_printf(p, sizeof(p), "%s/etc/nsswitch.conf", root);
-	STEP("/etc/nsswitch.conf",
-	     write_text(p, "passwd: files\ngroup: files\nhosts: files dns\n"));
-	(void)str_printf(p, sizeof(p), "%s/etc/hostname", root);
-	STEP("/etc/hostname", write_text(p, "faasd\n"));
-	if (access("/etc/ssl", F_OK) == 0) {
-		(void)str_printf(p, sizeof(p), "%s/etc/ssl", root);
-		STEP("/etc/ssl", SYS(mkdir(p, 0755)));
-		STEP("bind /etc/ssl", bind_ro("/etc/ssl", p));
+	for (size_t i = 0; i < ARRAY_SIZE(etc); i++) {
+		(void)str_printf(p, sizeof(p), "%s/etc/%s", root, etc[i].name);
+		STEP("/etc files", write_text(p, etc[i].text));
 	}
-	if (access("/etc/alternatives", F_OK) == 0) {
-		(void)str_printf(p, sizeof(p), "%s/etc/alternatives", root);
-		STEP("/etc/alternatives", SYS(mkdir(p, 0755)));
-		STEP("bind /etc/alternatives", bind_ro("/etc/alternatives", p));
-	}
-	if (access("/etc/ld.so.cache", F_OK) == 0) {
-		(void)str_printf(p, sizeof(p), "%s/etc/ld.so.cache", root);
-		STEP("/etc/ld.so.cache", touch(p));
-		STEP("bind /etc/ld.so.cache", bind_ro("/etc/ld.so.cache", p));
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(etc_host); i++) {
+		char host[64];
+		struct stat st;
 
-	(void)str_printf(p, sizeof(p), "%s/var/task", root);
-	STEP("bind code", bind_ro(s->code_dir, p));
-
-	(void)str_printf(p, sizeof(p), "%s/tmp", root);
-	(void)str_printf(opts, sizeof(opts), "size=%llu,mode=1777",
-			 (unsigned long long)s->tmp_bytes);
-	STEP("/tmp", SYS(mount("tmp", p, "tmpfs", MS_NOSUID | MS_NODEV, opts)));
+		(void)str_printf(host, sizeof(host), "/etc/%s", etc_host[i]);
+		if (stat(host, &st) < 0)
+			continue;
+		(void)str_printf(p, sizeof(p), "%s%s", root, host);
+		STEP("/etc binds", S_ISDIR(st.st_mode) ? SYS(mkdir(p, 0755)) : touch(p));
+		STEP("/etc binds", bind_ro(host, p));
+	}
 
 	(void)str_printf(p, sizeof(p), "%s/proc", root);
 	STEP("/proc", SYS(mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)));
@@ -173,17 +165,13 @@ sb_child_setup_root(const struct sb_spec *s, const char **what)
 		(void)str_printf(p, sizeof(p), "%s/dev/%s", root, devs[i]);
 		(void)str_printf(host, sizeof(host), "/dev/%s", devs[i]);
 		STEP("/dev nodes", touch(p));
-		/* Device nodes cannot be made in a user namespace: bind them. */
+		/* The worker may not mknod: bind the host's nodes. */
 		STEP("/dev nodes", SYS(mount(host, p, NULL, MS_BIND, NULL)));
 	}
-	(void)str_printf(p, sizeof(p), "%s/dev/fd", root);
-	STEP("/dev links", SYS(symlink("/proc/self/fd", p)));
-	(void)str_printf(p, sizeof(p), "%s/dev/stdin", root);
-	STEP("/dev links", SYS(symlink("/proc/self/fd/0", p)));
-	(void)str_printf(p, sizeof(p), "%s/dev/stdout", root);
-	STEP("/dev links", SYS(symlink("/proc/self/fd/1", p)));
-	(void)str_printf(p, sizeof(p), "%s/dev/stderr", root);
-	STEP("/dev links", SYS(symlink("/proc/self/fd/2", p)));
+	for (size_t i = 0; i < ARRAY_SIZE(dev_links); i++) {
+		(void)str_printf(p, sizeof(p), "%s/dev/%s", root, dev_links[i][0]);
+		STEP("/dev links", SYS(symlink(dev_links[i][1], p)));
+	}
 	(void)str_printf(p, sizeof(p), "%s/dev", root);
 	STEP("/dev read-only",
 	     SYS(mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
@@ -194,8 +182,38 @@ sb_child_setup_root(const struct sb_spec *s, const char **what)
 	STEP("pivot_root", SYS(syscall(SYS_pivot_root, ".", ".")));
 	STEP("detach old root", SYS(umount2(".", MNT_DETACH)));
 	STEP("chdir /", SYS(chdir("/")));
+	return 0;
+}
+
+int
+sb_root_assign(int code_fd, uint64_t tmp_bytes, const char *resolv, const char **what)
+{
+	char opts[64];
+
+	if (resolv)
+		STEP("/etc/resolv.conf", write_text("/etc/resolv.conf", resolv));
+	(void)str_printf(opts, sizeof(opts), "size=%llu,mode=1777", (unsigned long long)tmp_bytes);
+	STEP("/tmp", SYS(mount("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)));
+	STEP("code at /var/task",
+	     SYS(move_mount(code_fd, "", AT_FDCWD, "/var/task", MOVE_MOUNT_F_EMPTY_PATH)));
 	STEP("read-only root",
 	     SYS(mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
 		       NULL)));
 	return 0;
+}
+
+int
+sb_code_tree_open(const char *dir)
+{
+	int fd = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = ro_recursive(fd, "", AT_EMPTY_PATH);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
 }
