@@ -35,7 +35,7 @@ config_defaults(struct faasd_config *c)
 	c->pids_max = 64;
 	c->cpu_millicores = 1000;
 	c->tmp_max_mb = 512;
-	c->sandbox_pool = 4;
+	c->sandbox_pool = 12;
 	c->log_level = LOG_INFO;
 }
 

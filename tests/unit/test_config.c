@@ -60,7 +60,7 @@ main(void)
 	   "sandbox settings applied");
 	config_defaults(&c);
 	ok(c.pids_max == 64 && c.cpu_millicores == 1000 && c.tmp_max_mb == 512 &&
-		   c.sandbox_pool == 4,
+		   c.sandbox_pool == 12,
 	   "sandbox defaults (SPEC §3 and docs)");
 	is_int(load("log_level = debug\n", &c, diag), 0, "log level");
 	is_int(c.log_level, 7, "debug level");
