@@ -29,7 +29,8 @@ COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c \
 	common/errmap.c common/fnconfig.c common/config.c
 STORE_SRC   = store/store.c $(O)/schema_sql.c
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
-	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c
+	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c \
+	gateway/rcache.c
 SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c
 WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)
@@ -40,7 +41,7 @@ FAASD_SRC = $(DAEMON_SRC) $(GATEWAY_SRC) $(WORKER_SRC) $(STORE_SRC) $(COMMON_SRC
 CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c
 
 UNIT_TESTS = test_util test_msg test_names test_fnconfig test_config test_sandbox \
-	test_store test_route test_cgi test_code test_auth test_pack
+	test_store test_route test_cgi test_code test_auth test_pack test_rcache
 UNIT_BINS  = $(addprefix $(O)/tests/,$(UNIT_TESTS))
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(patsubst $(O)/%,%,$(1)))
@@ -67,7 +68,7 @@ $(O)/faasctl: $(call obj,$(CLI_ALL))
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS_CLI)
 
 # Unit tests: each links the module under test plus common/ and store/.
-LIB_OBJS = $(call obj,$(COMMON_SRC) $(STORE_SRC) gateway/route.c gateway/cgi.c \
+LIB_OBJS = $(call obj,$(COMMON_SRC) $(STORE_SRC) gateway/route.c gateway/cgi.c gateway/rcache.c \
 	gateway/unpack.c gateway/auth.c cli/pack.c cli/buf.c $(SANDBOX_SRC))
 $(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB_OBJS)
 	@mkdir -p $(@D)

@@ -426,6 +426,11 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 		log_err("cannot load keys: %s", strerror(-r));
 		return 1;
 	}
+	r = rcache_new(GW_ROUTE_CACHE_SLOTS, &g->routes);
+	if (r < 0) {
+		log_err("cannot make the route cache: %s", strerror(-r));
+		return 1;
+	}
 	/* Signals are handled by the main thread only. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

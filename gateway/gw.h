@@ -21,6 +21,7 @@
 #include "config.h"
 #include "gateway.h"
 #include "msg.h"
+#include "rcache.h"
 #include "store.h"
 
 #define GW_MAX_WORKERS   64
@@ -161,6 +162,8 @@ int code_rmtree(const char *path);
 
 /* ---- the gateway itself ---- */
 
+#define GW_ROUTE_CACHE_SLOTS 4096
+
 struct gw_worker {
 	int fd;            /* data socket, -1 while the worker is down */
 	unsigned inflight; /* invocations sent and not answered */
@@ -172,6 +175,7 @@ struct gw {
 	struct faasd_config cfg;
 	struct store *store;
 	struct auth_cache *auth;
+	struct rcache *routes; /* what serves an invocation, without SQLite */
 	struct MHD_Daemon *mhd;
 	int listen_fd;
 	int ctl_fd; /* to the parent */

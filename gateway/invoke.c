@@ -28,34 +28,6 @@
 #include "log.h"
 #include "util.h"
 
-/* Pick a version from an alias's weights ({"4": 10}); main gets the rest. */
-static int64_t
-pick_weighted(const char *weights, int64_t main_version, void *ud)
-{
-	json_t *w = json_loads(weights, 0, NULL), *v;
-	const char *k;
-	uint32_t roll;
-	int64_t acc = 0, chosen = main_version;
-
-	(void)ud;
-	if (!w)
-		return main_version;
-	if (random_bytes(&roll, sizeof(roll)) < 0)
-		roll = 0;
-	roll %= 100;
-	json_object_foreach (w, k, v) {
-		uint64_t ver;
-
-		acc += json_integer_value(v);
-		if ((int64_t)roll < acc && parse_u64(k, 1, INT64_MAX, &ver) == 0) {
-			chosen = (int64_t)ver;
-			break;
-		}
-	}
-	json_decref(w);
-	return chosen;
-}
-
 enum MHD_Result
 invoke_begin(struct req *q, const char *method)
 {
@@ -67,15 +39,13 @@ invoke_begin(struct req *q, const char *method)
 	int r;
 
 	(void)method;
-	r = store_tenant_get(g->store, q->route.tenant, &t);
 	allowed = q->who.scope == SCOPE_ADMIN ||
 		  (q->who.scope != SCOPE_NONE && strcmp(q->who.tenant, q->route.tenant) == 0);
-	if (r == 0)
-		r = store_route_resolve(g->store, t.id, q->route.function,
-					q->route.version      ? NULL
-					: *q->route.qualifier ? q->route.qualifier
-							      : "live",
-					q->route.version, pick_weighted, NULL, &q->sr);
+	r = rcache_resolve(g->routes, g->store, q->route.tenant, q->route.function,
+			   q->route.version      ? NULL
+			   : *q->route.qualifier ? q->route.qualifier
+						 : "live",
+			   q->route.version, &t, &q->sr);
 	if (r == -ENOENT) {
 		/* Do not tell strangers which private functions exist. */
 		if (!allowed && api_authorize(q, q->route.tenant, SCOPE_INVOKE, &ret) < 0)

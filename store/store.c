@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@ struct store {
 	sqlite3 *db;
 	pthread_mutex_t lock;
 	char err[256];
+	_Atomic uint64_t generation; /* bumped by changes to what routes read */
+	_Atomic uint64_t queries;    /* statements prepared, for tests */
 };
 
 static void
@@ -44,6 +47,16 @@ unlockp(pthread_mutex_t **m)
 #define LOCKED(s)                                                            \
 	__attribute__((cleanup(unlockp))) pthread_mutex_t *_lk = &(s)->lock; \
 	pthread_mutex_lock(_lk)
+
+static void
+bumpp(struct store **s)
+{
+	atomic_fetch_add(&(*s)->generation, 1);
+}
+/* In a function that changes tenants, functions, versions or aliases,
+ * before LOCKED: the generation moves after the lock is released, so a
+ * reader that saw the old generation refetches. */
+#define BUMPS_GENERATION(s) __attribute__((cleanup(bumpp))) struct store *_bump = (s)
 
 /* Convert an SQLite result code to -errno at the module edge. */
 static int
@@ -72,6 +85,7 @@ prep(struct store *s, const char *sql, sqlite3_stmt **st)
 {
 	int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
 
+	atomic_fetch_add(&s->queries, 1);
 	return rc == SQLITE_OK ? 0 : sqerr(s, rc);
 }
 
@@ -90,6 +104,18 @@ step_done(struct store *s, sqlite3_stmt *st)
 	int rc = sqlite3_step(st);
 
 	return rc == SQLITE_DONE ? 0 : sqerr(s, rc);
+}
+
+uint64_t
+store_generation(struct store *s)
+{
+	return atomic_load(&s->generation);
+}
+
+uint64_t
+store_queries(struct store *s)
+{
+	return atomic_load(&s->queries);
 }
 
 int
@@ -252,6 +278,7 @@ store_tenant_create(struct store *s, struct store_tenant *t, uint64_t uid_base, 
 	_cleanup_stmt_ sqlite3_stmt *st = NULL, *up = NULL;
 	int64_t id;
 	int r;
+	BUMPS_GENERATION(s);
 	LOCKED(s);
 
 	r = exec_sql(s, "BEGIN IMMEDIATE");
@@ -322,6 +349,7 @@ store_tenant_delete(struct store *s, int64_t id)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
+	BUMPS_GENERATION(s);
 	LOCKED(s);
 
 	r = prep(s, "DELETE FROM tenants WHERE id = ?", &st);
@@ -716,6 +744,7 @@ store_fn_put(struct store *s, int64_t tenant_id, const char *fn, const char *cod
 	     const char *config_json, const char *alias, int64_t max_functions, json_t **out)
 {
 	int r;
+	BUMPS_GENERATION(s);
 	LOCKED(s);
 
 	r = exec_sql(s, "BEGIN IMMEDIATE");
@@ -846,6 +875,7 @@ store_fn_delete(struct store *s, int64_t tenant_id, const char *fn)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
+	BUMPS_GENERATION(s);
 	LOCKED(s);
 
 	r = prep(s, "DELETE FROM functions WHERE tenant_id = ? AND name = ?", &st);

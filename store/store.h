@@ -113,6 +113,17 @@ int store_route_resolve(struct store *s, int64_t tenant_id, const char *fn, cons
 			int64_t (*pick)(const char *weights, int64_t main, void *ud), void *ud,
 			struct store_route *out);
 
+/*
+ * store_generation - a counter that every change to tenants, functions,
+ * versions or aliases moves (after its commit).  Caches of what
+ * store_tenant_get and store_route_resolve return tag their entries with
+ * the generation read before they query, and trust an entry only while
+ * the generation is unchanged.  store_queries counts statements prepared
+ * (tests use it to prove that a path reads no SQLite).  Both lock-free.
+ */
+uint64_t store_generation(struct store *s);
+uint64_t store_queries(struct store *s);
+
 /* ISO 8601 UTC text of a Unix-ms time into buf (at least 32 bytes). */
 void store_time_format(int64_t ms, char *buf, size_t n);
 
