@@ -120,13 +120,14 @@ capture_weights(const char *weights, int64_t main_version, void *ud)
 	return main_version;
 }
 
-static int
+static void
 cand_fill(struct rc_cand *c, const struct store_route *r, int64_t pct)
 {
 	c->version = r->version;
 	c->pct = pct;
 	c->config = json_incref(r->config);
-	return str_copy(c->code_sha256, sizeof(c->code_sha256), r->code_sha256);
+	/* Both hold a 64-digit hex digest: it always fits. */
+	(void)str_copy(c->code_sha256, sizeof(c->code_sha256), r->code_sha256);
 }
 
 /* Fill e from the store.  0, or -errno for errors other than "no such
@@ -162,7 +163,7 @@ entry_fill(struct rc_entry *e, struct store *s, const char *tenant, const char *
 		json_decref(cap.weights);
 		return -ENOMEM;
 	}
-	(void)cand_fill(&e->cand[e->ncand++], &main, 0);
+	cand_fill(&e->cand[e->ncand++], &main, 0);
 	json_decref(main.config);
 	json_object_foreach (cap.weights, k, v) {
 		struct store_route w = { 0 };
@@ -175,7 +176,7 @@ entry_fill(struct rc_entry *e, struct store *s, const char *tenant, const char *
 		r = store_route_resolve(s, e->tenant.id, fn, NULL, (int64_t)n, NULL, NULL, &w);
 		if (r < 0)
 			break;
-		(void)cand_fill(&e->cand[e->ncand++], &w, json_integer_value(v));
+		cand_fill(&e->cand[e->ncand++], &w, json_integer_value(v));
 		json_decref(w.config);
 	}
 	json_decref(cap.weights);

@@ -356,14 +356,13 @@ static void __attribute__((noreturn)) init_main(const struct sb_spec *sp, int sy
 	 * filter and it falls back to clone, which the filter allows. */
 	r = posix_spawn(&handler, s.argv ? s.argv[0] : path, NULL, NULL,
 			(char *const *)(s.argv ? s.argv : argv0), (char *const *)a.env);
-	if (r != 0)
+	if (r != 0) {
+		int st = W_EXITCODE(127, 0); /* as a shell reports it */
+
 		dprintf(STDERR_FILENO, "faasd: cannot start handler '%s': %s\n", a.handler,
 			r == ENOENT   ? "no such file in the code"
 			: r == EACCES ? "not executable (chmod +x, or a #! line)"
 				      : strerror(r));
-	if (r != 0) {
-		int st = W_EXITCODE(127, 0); /* as a shell reports it */
-
 		(void)write(sync_fd, &st, sizeof(st));
 		_exit(127);
 	}
