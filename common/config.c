@@ -13,6 +13,10 @@
 #include "log.h"
 #include "util.h"
 
+#ifndef FAASD_RUNTIME_DIR
+#define FAASD_RUNTIME_DIR "/usr/local/lib/faasd/runtimes"
+#endif
+
 void
 config_defaults(struct faasd_config *c)
 {
@@ -36,6 +40,9 @@ config_defaults(struct faasd_config *c)
 	c->cpu_millicores = 1000;
 	c->tmp_max_mb = 512;
 	c->sandbox_pool = 12;
+	c->queue_wait_ms = 10000;
+	c->init_timeout_ms = 10000;
+	(void)str_copy(c->runtime_dir, sizeof(c->runtime_dir), FAASD_RUNTIME_DIR);
 	c->log_level = LOG_INFO;
 }
 
@@ -63,6 +70,8 @@ static const struct u64_key u64_keys[] = {
 	U64K(cpu_millicores, 10, 256000),
 	U64K(tmp_max_mb, 1, 1048576),
 	U64K(sandbox_pool, 0, 64),
+	U64K(queue_wait_ms, 0, 900000),
+	U64K(init_timeout_ms, 100, 900000),
 };
 
 int
@@ -99,6 +108,13 @@ config_set(struct faasd_config *c, const char *key, const char *value, char *dia
 	if (strcmp(key, "state_dir") == 0) {
 		if (value[0] != '/' || str_copy(c->state_dir, sizeof(c->state_dir), value) < 0) {
 			(void)str_printf(diag, n, "state_dir: must be an absolute path");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strcmp(key, "runtime_dir") == 0) {
+		if (value[0] != '/' || str_copy(c->runtime_dir, sizeof(c->runtime_dir), value) < 0) {
+			(void)str_printf(diag, n, "runtime_dir: must be an absolute path");
 			return -EINVAL;
 		}
 		return 0;

@@ -367,7 +367,7 @@ msg_invoke_decode(const struct msg_in *in, struct msg_invoke *out)
 
 	memset(out, 0, sizeof(*out));
 	out->body_fd = -1;
-	if (in->type != MSG_INVOKE)
+	if (in->type != MSG_INVOKE && in->type != MSG_HOT_START)
 		return -EBADMSG;
 	if (fields_walk(in, invoke_field, &c) < 0)
 		return -EBADMSG;
@@ -375,6 +375,8 @@ msg_invoke_decode(const struct msg_in *in, struct msg_invoke *out)
 		if (!SEEN(c.seen, required[i]))
 			return -EBADMSG;
 	if (c.has_body > 1 || in->nfds != c.has_body || out->network_host > 1)
+		return -EBADMSG;
+	if (in->type == MSG_HOT_START && c.has_body)
 		return -EBADMSG;
 	if (c.has_body)
 		out->body_fd = in->fds[0];
@@ -433,6 +435,76 @@ msg_invoke_done_decode(const struct msg_in *in, struct msg_invoke_done *out)
 		out->stdout_fd = in->fds[0];
 		out->stderr_fd = in->fds[1];
 	} else if (in->nfds != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+struct hot_ctx {
+	struct msg_hot *o;
+	uint64_t seen;
+};
+
+static int
+hot_field(const struct field *f, void *ud)
+{
+	struct hot_ctx *c = ud;
+
+	if (SEEN(c->seen, f->tag))
+		return -EBADMSG;
+	MARK(c->seen, f->tag);
+	switch (f->tag) {
+	case MSG_T_ID:
+		return get_u64(f, &c->o->id);
+	case MSG_T_RESULT:
+		return get_u64(f, &c->o->result);
+	case MSG_T_CODE:
+		return get_u64(f, &c->o->code);
+	case MSG_T_DURATION_US:
+		return get_u64(f, &c->o->duration_us);
+	case MSG_T_MESSAGE:
+		if (f->len > MSG_HOT_MESSAGE_MAX)
+			return -EBADMSG;
+		return get_str(f, &c->o->message);
+	default:
+		return -EBADMSG;
+	}
+}
+
+int
+msg_hot_decode(const struct msg_in *in, struct msg_hot *out)
+{
+	struct hot_ctx c = { .o = out };
+	uint64_t allowed, id = 1ull << MSG_T_ID;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	out->message = "";
+	switch (in->type) {
+	case MSG_HOT_CONNECT:
+	case MSG_HOT_STOP:
+		allowed = id;
+		break;
+	case MSG_HOT_READY:
+		allowed = id | (1ull << MSG_T_DURATION_US);
+		break;
+	case MSG_HOT_GONE:
+		allowed = id | (1ull << MSG_T_RESULT) | (1ull << MSG_T_CODE) |
+			  (1ull << MSG_T_MESSAGE);
+		break;
+	default:
+		return -EBADMSG;
+	}
+	if (fields_walk(in, hot_field, &c) < 0 || (c.seen & ~allowed) || !SEEN(c.seen, MSG_T_ID))
+		return -EBADMSG;
+	if (in->type == MSG_HOT_READY) {
+		if (in->nfds != 1)
+			return -EBADMSG;
+		out->fd = in->fds[0];
+	} else if (in->nfds != 0)
+		return -EBADMSG;
+	if (in->type == MSG_HOT_GONE &&
+	    (!SEEN(c.seen, MSG_T_RESULT) || out->result < INVOKE_EXITED ||
+	     out->result > INVOKE_STOPPED))
 		return -EBADMSG;
 	return 0;
 }

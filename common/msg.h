@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define MSG_MAGIC    0x66616173u /* "faas" */
-#define MSG_VERSION  1
+#define MSG_VERSION  3
 #define MSG_MAX_SIZE (128u * 1024u)
 #define MSG_MAX_FDS  4
 #define MSG_MAX_ENV  512
@@ -33,6 +33,11 @@ enum msg_type {
 	MSG_CONFIG,        /* parent -> gateway/worker: reloaded settings */
 	MSG_INVOKE,        /* gateway -> worker: run one invocation */
 	MSG_INVOKE_DONE,   /* worker -> gateway: result of an invocation */
+	MSG_HOT_START,     /* gateway -> worker: start a hot instance (fields of MSG_INVOKE) */
+	MSG_HOT_CONNECT,   /* gateway -> worker: one more connection to a ready instance */
+	MSG_HOT_STOP,      /* gateway -> worker: end an instance (idle, timeout) */
+	MSG_HOT_READY,     /* worker -> gateway: instance accepts; a connected socket */
+	MSG_HOT_GONE,      /* worker -> gateway: instance ended, why */
 	MSG_TYPE_MAX,
 };
 
@@ -62,6 +67,7 @@ enum msg_tag {
 	MSG_T_NETWORK_HOST,
 	MSG_T_TRUNCATED,
 	MSG_T_MAX_LOG,
+	MSG_T_MESSAGE,
 	MSG_T_TAG_MAX,
 };
 
@@ -149,6 +155,8 @@ enum msg_result {
 	INVOKE_SPAWN_FAILED, /* code = errno */
 	INVOKE_REJECTED,     /* worker refused the message: code = errno */
 	INVOKE_OOM,          /* killed by the memory limit */
+	INVOKE_INIT_FAILED,  /* hot instance ended or timed out before it accepted */
+	INVOKE_STOPPED,      /* hot instance ended because the gateway asked */
 };
 
 struct msg_invoke_done {
@@ -162,14 +170,34 @@ struct msg_invoke_done {
 	int stderr_fd;
 };
 
+/*
+ * The hot-instance messages (MSG_HOT_CONNECT, _STOP, _READY, _GONE).  id is
+ * the instance id the gateway chose in MSG_HOT_START.  READY carries the
+ * init time (first READY of an instance) and one connected stream socket to
+ * the handler; GONE carries result/code as MSG_INVOKE_DONE would, and for
+ * INVOKE_INIT_FAILED the tail of the handler's output in message.
+ */
+struct msg_hot {
+	uint64_t id;
+	uint64_t result;
+	uint64_t code;
+	uint64_t duration_us;
+	const char *message; /* "" when absent */
+	int fd;              /* READY: the socket, owned by the msg_in; else -1 */
+};
+
+#define MSG_HOT_MESSAGE_MAX 4096
+
 struct msg_config {
 	uint64_t log_level;
 	uint64_t drain_timeout_s;
 	uint64_t max_body;
 };
 
-/* Decoders: 0 or -EBADMSG.  Pointers point into in->data. */
+/* Decoders: 0 or -EBADMSG.  Pointers point into in->data.  msg_invoke_decode
+ * takes MSG_INVOKE and MSG_HOT_START (which has no body). */
 int msg_invoke_decode(const struct msg_in *in, struct msg_invoke *out);
+int msg_hot_decode(const struct msg_in *in, struct msg_hot *out);
 int msg_invoke_done_decode(const struct msg_in *in, struct msg_invoke_done *out);
 int msg_config_decode(const struct msg_in *in, struct msg_config *out);
 int msg_worker_socket_decode(const struct msg_in *in, uint64_t *index, int *fd);

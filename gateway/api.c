@@ -361,7 +361,9 @@ env_reserved(const char *k)
 		"CONTENT_TYPE",      "CONTENT_LENGTH",  "REMOTE_ADDR",
 	};
 
-	if (str_startswith(k, "HTTP_"))
+	if (str_startswith(k, "HTTP_") || str_startswith(k, "FAAS_") ||
+	    str_startswith(k, "AWS_LAMBDA_") || str_startswith(k, "LAMBDA_") ||
+	    strcmp(k, "_HANDLER") == 0)
 		return true;
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(k, names[i]) == 0)
@@ -402,12 +404,6 @@ function_put(struct req *q, const struct store_tenant *t)
 				ek);
 			goto out;
 		}
-	}
-	if (fnconfig_runtime(json_string_value(json_object_get(cfg, "runtime"))) != RUNTIME_EXEC) {
-		ret = gw_error(q, 422, "runtime_unavailable",
-			       "runtime '%s' is not available in this faasd build yet; use 'exec'",
-			       json_string_value(json_object_get(cfg, "runtime")));
-		goto out;
 	}
 	if (json_integer_value(json_object_get(cfg, "memory_mb")) > t->max_memory_mb) {
 		ret = gw_error(q, 422, "quota_exceeded",

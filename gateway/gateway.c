@@ -67,6 +67,7 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 		close(q->done.stdout_fd);
 	if (q->done.stderr_fd >= 0)
 		close(q->done.stderr_fd);
+	hot_req_free(q);
 	EVP_MD_CTX_free(q->md);
 	json_decref(q->sr.config);
 	free(q->body);
@@ -192,7 +193,7 @@ body_chunk(struct req *q, const char *data, size_t len)
 	q->received += len;
 	if (q->route.kind == ROUTE_CODE)
 		return code_upload_chunk(q, data, len);
-	if (q->route.kind == ROUTE_INVOKE)
+	if (q->route.kind == ROUTE_INVOKE && !q->hx.on)
 		return write_full(q->body_fd, data, len);
 	if (q->body_len + len + 1 > q->body_cap) {
 		size_t cap = MAX(q->body_cap * 2, q->body_len + len + 1);
@@ -272,12 +273,13 @@ worker_down(struct gw *g, unsigned i)
 		close(fd);
 	}
 	invoke_fail_worker(g, i);
+	hot_worker_down(g, i);
 }
 
 static void
 worker_up(struct gw *g, unsigned i, int fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = i };
 
 	worker_down(g, i);
 	pthread_mutex_lock(&g->lock);
@@ -310,6 +312,11 @@ worker_readable(struct gw *g, unsigned i)
 			log_warn("worker %u connection %s", i, r == 0 ? "closed" : strerror(-r));
 			worker_down(g, i);
 			return;
+		}
+		if (in.type == MSG_HOT_READY || in.type == MSG_HOT_GONE) {
+			hot_worker_msg(g, i, &in);
+			msg_in_free(&in);
+			continue;
 		}
 		if (msg_invoke_done_decode(&in, &d) < 0) {
 			/* INVARIANT: a malformed message means a broken
@@ -364,8 +371,12 @@ io_main(void *arg)
 	struct gw *g = arg;
 	struct epoll_event evs[16];
 
+	uint64_t next_tick = 0;
+	int wait_ms = 0;
+
 	for (;;) {
-		int n = epoll_wait(g->epfd, evs, ARRAY_SIZE(evs), -1);
+		int n = epoll_wait(g->epfd, evs, ARRAY_SIZE(evs), wait_ms);
+		uint64_t now;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -374,11 +385,24 @@ io_main(void *arg)
 			_exit(1);
 		}
 		for (int i = 0; i < n; i++) {
-			if (evs[i].data.u32 == CTL_TAG)
+			uint64_t tag = evs[i].data.u64;
+
+			if (tag >= HOT_TAG_MIN)
+				hot_conn_event(g, evs[i].data.ptr, evs[i].events);
+			else if (tag == CTL_TAG)
 				ctl_readable(g);
-			else if (evs[i].data.u32 < GW_MAX_WORKERS)
-				worker_readable(g, evs[i].data.u32);
+			else if (tag < GW_MAX_WORKERS)
+				worker_readable(g, (unsigned)tag);
 		}
+		/* Dead instances are freed only now: no event of this batch
+		 * can name them any more. */
+		hot_reap(g);
+		now = now_mono_us();
+		if (now >= next_tick) {
+			wait_ms = hot_tick(g);
+			next_tick = now + (uint64_t)wait_ms * 1000;
+		} else
+			wait_ms = (int)((next_tick - now + 999) / 1000);
 	}
 	return NULL;
 }
@@ -399,7 +423,7 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 {
 	static struct gw gw;
 	struct gw *g = &gw;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = CTL_TAG };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = CTL_TAG };
 	char diag[512], dbpath[PATH_MAX + 16];
 	sigset_t set;
 	int sig, r;

@@ -133,6 +133,57 @@ struct cgi_resp {
  */
 int cgi_parse(const char *buf, size_t len, struct cgi_resp *out, char *diag, size_t n);
 
+/* ---- hproxy.c: HTTP/1.1 from hot handlers ---- */
+
+#define HRESP_HEAD_MAX    (64u * 1024u)
+#define HRESP_MAX_HEADERS 64
+
+enum hresp_framing {
+	HRESP_LENGTH = 1,  /* content_length bytes (0 for HEAD, 204, 304) */
+	HRESP_CHUNKED,     /* chunked transfer coding */
+	HRESP_UNTIL_CLOSE, /* the body ends when the handler closes */
+};
+
+struct hresp {
+	unsigned status;
+	size_t head_len; /* status line + fields + the empty line */
+	int64_t content_length;
+	enum hresp_framing framing;
+	bool chunked;
+	bool close; /* the connection cannot carry another request */
+	unsigned nheaders;
+	struct {
+		uint32_t name_off, name_len, value_off, value_len; /* into the buffer */
+	} h[HRESP_MAX_HEADERS];
+};
+
+/*
+ * hresp_parse_head - parse the response head at the start of buf (len
+ * bytes so far).  head_request: the request was HEAD (no body follows).
+ * Returns 1 with *out filled, 0 when more bytes are needed, or -EBADMSG
+ * with diag saying what is wrong (also for a head over HRESP_HEAD_MAX).
+ */
+int hresp_parse_head(const char *buf, size_t len, bool head_request, struct hresp *out, char *diag,
+		     size_t n);
+
+enum hchunk_state { HCHUNK_SIZE = 0, HCHUNK_DATA, HCHUNK_DATA_END, HCHUNK_TRAILER, HCHUNK_DONE };
+
+/* Decoder state of a chunked body; zero-initialised to start. */
+struct hchunk {
+	enum hchunk_state state;
+	uint64_t left; /* bytes left in the current chunk */
+	size_t raw;    /* bytes of buf consumed */
+	size_t dec;    /* decoded bytes, at the start of buf */
+};
+
+/*
+ * hchunk_decode - decode in place: buf[0, len) holds the body bytes
+ * received so far (decoded ones first, then raw ones from c->raw on).
+ * Decoded data collects at buf[0, c->dec).  Returns 1 when the last chunk
+ * and trailer are in, 0 when more is needed, -EBADMSG on bad framing.
+ */
+int hchunk_decode(struct hchunk *c, char *buf, size_t len);
+
 /* ---- code.c: code archives ---- */
 
 struct code_limits {
@@ -167,9 +218,22 @@ int code_rmtree(const char *path);
 struct gw_worker {
 	int fd;            /* data socket, -1 while the worker is down */
 	unsigned inflight; /* invocations sent and not answered */
+	unsigned hot;      /* hot instances living there */
 };
 
 struct req;
+struct hpool;
+struct hinst;
+struct hconn;
+
+/* The hot-instance table (hot.c), under gw.lock. */
+#define HOT_BUCKETS 1024
+struct hot {
+	struct hpool *buckets[HOT_BUCKETS];
+	uint64_t next_id;
+	unsigned ninst;
+	uint64_t next_tick_us;
+};
 
 struct gw {
 	struct faasd_config cfg;
@@ -189,6 +253,36 @@ struct gw {
 	atomic_uint inflight;
 	atomic_bool draining;
 	atomic_uint max_body;
+	struct hot hot;
+};
+
+/* A hot invocation's exchange with its instance (hot.c). */
+struct hx {
+	bool on;       /* this invocation goes to a hot instance */
+	int64_t tenant_max; /* the tenant's instance quota */
+	bool head_req; /* method HEAD */
+	char *out;     /* request head; the body is req.body */
+	size_t out_len, sent;
+	char *in; /* response bytes */
+	size_t in_len, in_cap;
+	struct hresp resp;
+	bool head_done;
+	struct hchunk chunk;
+	size_t body_len; /* complete body length, once done */
+	uint64_t wait_until_us, deadline_us, sent_us, done_us;
+	int64_t deadline_wall_ms;
+	struct hpool *pool; /* while waiting in its queue */
+	struct hconn *conn; /* while assigned */
+	struct req *wnext;  /* wait queue */
+	bool retried;       /* sent again after a stale keep-alive connection */
+	bool cold;          /* it waited for an instance started for it */
+	uint64_t init_us;
+	uint64_t broken_us; /* connection lost mid-exchange: waiting for the reason */
+	/* outcome, when it failed */
+	unsigned fail_status;
+	const char *fail_code;
+	char fail_msg[MSG_HOT_MESSAGE_MAX + 256];
+	char *fail_details; /* JSON text of a runtime's error, or NULL */
 };
 
 /* Per-request state, created by the URI callback, freed when MHD completes. */
@@ -225,6 +319,7 @@ struct req {
 	bool net_host;    /* network "host", allowed for the tenant */
 	const char *method;
 	void *scratch; /* per-call helper state */
+	struct hx hx;
 };
 
 /* respond.c */
@@ -259,5 +354,40 @@ enum MHD_Result invoke_respond(struct req *q);
 void invoke_complete(struct gw *g, unsigned worker, struct msg_invoke_done *d);
 /* A worker went away: fail its pending invocations. */
 void invoke_fail_worker(struct gw *g, unsigned worker);
+/* The X-Faas-* headers, "fail" (a JSON error with the invocation id, and the
+ * REPORT line) and the REPORT line of a served invocation, for hot.c. */
+void invoke_faas_headers(struct req *q, struct MHD_Response *resp, bool cold, uint64_t dur_us);
+enum MHD_Result invoke_fail(struct req *q, unsigned status, const char *code, const char *msg,
+			    const char *details);
+bool invoke_header_passes(const char *name);
+void invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us,
+		   uint64_t init_us, uint64_t peak_kb);
+
+/*
+ * hot.c - hot instances: the gateway schedules invocations onto instances
+ * that workers run, and talks HTTP/1.1 to them over sockets the workers
+ * connected.  All under g->lock.
+ *
+ * hot_dispatch: the body is in; send q to an idle instance of its version,
+ * or queue it (starting an instance when the caps allow).  Suspends q.
+ * hot_worker_msg: MSG_HOT_READY / MSG_HOT_GONE from worker i (I/O thread).
+ * hot_conn_event: a connection to an instance is readable/writable.
+ * hot_tick: timeouts, queue waits, idle instances; returns ms to the next.
+ * hot_worker_down: worker i is gone with its instances.
+ * hot_respond: answer q once it was resumed (MHD thread).
+ * hot_req_free: release what q holds (completed callback).
+ */
+enum MHD_Result hot_dispatch(struct req *q);
+void hot_worker_msg(struct gw *g, unsigned worker, struct msg_in *in);
+void hot_conn_event(struct gw *g, struct hconn *c, uint32_t events);
+int hot_tick(struct gw *g);
+void hot_worker_down(struct gw *g, unsigned worker);
+enum MHD_Result hot_respond(struct req *q);
+void hot_req_free(struct req *q);
+/* Free instances that died since the last call (I/O thread, between
+ * batches of events). */
+void hot_reap(struct gw *g);
+/* An epoll tag is a hot connection (a pointer) when above this. */
+#define HOT_TAG_MIN 65536u
 
 #endif

@@ -72,9 +72,17 @@ invoke_begin(struct req *q, const char *method)
 			return MHD_YES;
 		}
 	}
-	q->body_fd = memfd_create("faas-body", MFD_CLOEXEC);
-	if (q->body_fd < 0)
-		return gw_errno(q, -errno, "cannot buffer the request body");
+	q->hx.on = fnconfig_runtime(json_string_value(json_object_get(q->sr.config, "runtime"))) !=
+		   RUNTIME_EXEC;
+	q->hx.tenant_max = t.max_instances;
+	if (!q->hx.on) {
+		/* exec: the body becomes the handler's stdin as it is.  Hot
+		 * runtimes collect it in memory (req.body) to write it to the
+		 * instance's socket. */
+		q->body_fd = memfd_create("faas-body", MFD_CLOEXEC);
+		if (q->body_fd < 0)
+			return gw_errno(q, -errno, "cannot buffer the request body");
+	}
 	q->uid = t.uid;
 	q->net_host =
 		strcmp(json_string_value(json_object_get(q->sr.config, "network")), "host") == 0;
@@ -236,6 +244,8 @@ invoke_dispatch(struct req *q, const char *method)
 		return gw_error(q, 503, "shutting_down", "faasd is shutting down; retry elsewhere");
 	q->method = method;
 	make_invocation_id(q->invocation_id);
+	if (q->hx.on)
+		return hot_dispatch(q);
 	(void)str_printf(code_dir, sizeof(code_dir), "%s/code/%s/%s", g->cfg.state_dir,
 			 q->route.tenant, q->sr.code_sha256);
 	msg_out_init(&m, MSG_INVOKE);
@@ -374,56 +384,82 @@ status_word(const struct msg_invoke_done *d, unsigned http)
 	return "ok";
 }
 
-static void
-report(struct req *q, unsigned http, const char *status)
+void
+invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us,
+	      uint64_t init_us, uint64_t peak_kb)
 {
-	double ms = (double)q->done.duration_us / 1000.0;
-
-	log_info("REPORT id=%s fn=%s/%s v=%lld duration_ms=%.2f billed_ms=%llu init_ms=0 "
+	log_info("REPORT id=%s fn=%s/%s v=%lld duration_ms=%.2f billed_ms=%llu init_ms=%.2f "
 		 "mem_peak_mb=%llu mem_mb=%lld status=%s http=%u",
-		 q->invocation_id, q->route.tenant, q->route.function, (long long)q->sr.version, ms,
-		 (unsigned long long)((q->done.duration_us + 999) / 1000),
-		 (unsigned long long)((q->done.maxrss_kb + 1023) / 1024),
+		 q->invocation_id, q->route.tenant, q->route.function, (long long)q->sr.version,
+		 (double)dur_us / 1000.0, (unsigned long long)((dur_us + 999) / 1000),
+		 (double)init_us / 1000.0, (unsigned long long)((peak_kb + 1023) / 1024),
 		 (long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")), status,
 		 http);
 }
 
-static void
-faas_headers(struct req *q, struct MHD_Response *resp)
+void
+invoke_faas_headers(struct req *q, struct MHD_Response *resp, bool cold, uint64_t dur_us)
 {
 	char buf[64];
 
 	MHD_add_response_header(resp, "X-Faas-Invocation-Id", q->invocation_id);
 	(void)str_printf(buf, sizeof(buf), "%lld", (long long)q->sr.version);
 	MHD_add_response_header(resp, "X-Faas-Version", buf);
-	MHD_add_response_header(resp, "X-Faas-Cold", "1");
-	(void)str_printf(buf, sizeof(buf), "%.3f", (double)q->done.duration_us / 1000.0);
+	MHD_add_response_header(resp, "X-Faas-Cold", cold ? "1" : "0");
+	(void)str_printf(buf, sizeof(buf), "%.3f", (double)dur_us / 1000.0);
 	MHD_add_response_header(resp, "X-Faas-Duration-Ms", buf);
 }
 
-static enum MHD_Result
-fail(struct req *q, unsigned status, const char *code, const char *msg)
+/* Every invocation failure answers like this: the error object with the
+ * invocation id (and the runtime's error details, if any), X-Faas-*, and
+ * Retry-After for a throttled one. */
+enum MHD_Result
+invoke_fail(struct req *q, unsigned status, const char *code, const char *msg,
+	    const char *details)
 {
 	json_t *body = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message", msg,
 				 "invocation_id", q->invocation_id);
-	char *text = json_dumps(body, JSON_COMPACT);
+	char *text;
 	struct MHD_Response *resp;
 	enum MHD_Result r;
 
+	if (details) {
+		json_error_t je;
+		json_t *d = json_loads(details, 0, &je);
+
+		if (d)
+			json_object_set_new(json_object_get(body, "error"), "details", d);
+	}
+	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	report(q, status, status_word(&q->done, status));
+	invoke_report(q, status,
+		      status == 429  ? "throttled"
+		      : q->hx.on     ? (status == 504   ? "timeout"
+					: strcmp(code, "function_out_of_memory") == 0 ? "oom"
+					: status >= 500 && status != 503 ? "error"
+									  : "ok")
+				     : status_word(&q->done, status),
+		      q->done.duration_us, q->hx.init_us, q->done.maxrss_kb);
 	if (!text)
 		return MHD_NO;
 	resp = MHD_create_response_from_buffer_with_free_callback(strlen(text), text, free);
 	MHD_add_response_header(resp, "Content-Type", "application/json");
-	faas_headers(q, resp);
+	if (status == 429)
+		MHD_add_response_header(resp, "Retry-After", "1");
+	invoke_faas_headers(q, resp, !q->hx.on || q->hx.cold, q->done.duration_us);
 	r = MHD_queue_response(q->conn, status, resp);
 	MHD_destroy_response(resp);
 	return r;
 }
 
-static bool
-header_passes(const char *name)
+static enum MHD_Result
+fail(struct req *q, unsigned status, const char *code, const char *msg)
+{
+	return invoke_fail(q, status, code, msg, NULL);
+}
+
+bool
+invoke_header_passes(const char *name)
 {
 	static const char *const drop[] = {
 		"Connection",
@@ -455,6 +491,8 @@ invoke_respond(struct req *q)
 	ssize_t n;
 	enum MHD_Result r;
 
+	if (q->hx.on)
+		return hot_respond(q);
 	q->out_fd = TAKE_FD(d->stdout_fd);
 	q->err_fd = TAKE_FD(d->stderr_fd);
 	switch (d->result) {
@@ -507,12 +545,13 @@ invoke_respond(struct req *q)
 		return MHD_NO;
 	q->out_fd = -1; /* the response owns it now */
 	for (unsigned i = 0; i < cgi.nheaders; i++)
-		if (header_passes(cgi.headers[i].name))
+		if (invoke_header_passes(cgi.headers[i].name))
 			MHD_add_response_header(resp, cgi.headers[i].name, cgi.headers[i].value);
 	if (!cgi.has_content_type)
 		MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
-	faas_headers(q, resp);
-	report(q, cgi.status, cgi.status >= 500 ? "error" : "ok");
+	invoke_faas_headers(q, resp, true, q->done.duration_us);
+	invoke_report(q, cgi.status, cgi.status >= 500 ? "error" : "ok", q->done.duration_us, 0,
+		      q->done.maxrss_kb);
 	r = MHD_queue_response(q->conn, cgi.status, resp);
 	MHD_destroy_response(resp);
 	return r;

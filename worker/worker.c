@@ -57,6 +57,20 @@ struct inst {
 	uint64_t max_output, max_log;
 	char cg[32]; /* instance cgroup name */
 	struct inst *next;
+	/* Hot instances (MSG_HOT_START): reused until stopped or dead. */
+	bool hot;
+	bool ready;           /* accepted once: the gateway has a connection */
+	bool stopping;        /* the gateway asked, or the init timed out */
+	bool have_status;     /* the init reported the handler's exit */
+	int hstatus;          /* that wait status */
+	uint64_t hot_id;      /* the gateway's name for it */
+	uint64_t init_ms;     /* init timeout, for the message */
+	uint64_t next_try_us; /* next connection attempt while starting */
+	uint64_t try_gap_us;
+	int run_fd; /* the sandbox's /run mount, where it listens */
+	int log_fd; /* read end of the handler's stdout+stderr pipe */
+	char tail[2048]; /* the last bytes it wrote (init failures quote them) */
+	size_t tail_len;
 };
 
 /* Instance cgroups whose rmdir found processes still exiting. */
@@ -196,6 +210,11 @@ netns_give_back(struct wk *w, uid_t uid, int fd)
 	w->nnetns++;
 }
 static void pool_top_up(struct wk *w);
+static void hot_drain_log(struct inst *it);
+static void hot_gone(struct wk *w, struct inst *it, int init_status);
+static void hot_try_ready(struct wk *w, struct inst *it, uint64_t now);
+static int inst_launch(struct wk *w, struct inst *it, struct sb_spec *sp,
+		       const struct sb_limits *lim);
 
 static void
 start_invocation(struct wk *w, struct msg_in *in)
@@ -204,9 +223,7 @@ start_invocation(struct wk *w, struct msg_in *in)
 	struct sb_spec sp;
 	struct sb_limits lim;
 	struct inst *it;
-	struct epoll_event ev;
 	int out_fd, err_fd, r;
-	bool started = false;
 
 	if (msg_invoke_decode(in, &iv) < 0)
 		bad_peer("decoding failed");
@@ -239,10 +256,9 @@ start_invocation(struct wk *w, struct msg_in *in)
 	it->out_fd = out_fd;
 	it->err_fd = err_fd;
 	it->uid = (uid_t)iv.uid;
-	it->netns_fd = -1;
 	it->max_output = iv.max_output;
 	it->max_log = iv.max_log;
-	it->sync_fd = it->pidfd = -1;
+	it->run_fd = it->log_fd = -1;
 	lim = (struct sb_limits){ .memory_bytes = iv.memory_mb << 20,
 				  .pids = w->cfg->pids_max,
 				  .cpu_millicores = w->cfg->cpu_millicores };
@@ -257,16 +273,43 @@ start_invocation(struct wk *w, struct msg_in *in)
 	sp.stderr_fd = err_fd;
 	sp.tmp_bytes = MIN(w->cfg->tmp_max_mb, MAX(iv.memory_mb / 2, 1)) << 20;
 	sp.net_host = iv.network_host != 0;
-	sp.netns_fd = -1;
-	if (sp.net_host)
-		sp.resolv = w->resolv;
 	it->start_us = now_mono_us();
 	it->deadline_us = it->start_us + iv.timeout_ms * 1000;
-	r = 0;
-	if (!sp.net_host) {
-		r = netns_take(w, sp.host_uid);
+	r = inst_launch(w, it, &sp, &lim);
+	if (r < 0) {
+		log_err("sandbox for %s/%s failed: %s", iv.tenant, iv.function, strerror(-r));
+		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)-r, 0, 0, -1, -1, 0);
+		close(out_fd);
+		close(err_fd);
+		free(it);
+		return;
+	}
+	log_debug("invocation %s fn=%s/%s v=%llu pid=%d cgroup=%s", iv.invocation_id, iv.tenant,
+		  iv.function, (unsigned long long)iv.version, it->pid, it->cg);
+}
+
+/*
+ * Start the sandbox of it from spec sp (tenant part filled): the tenant's
+ * network namespace, a blank from the pool or a fresh sandbox, then the
+ * instance list and epoll.  0, or -errno with nothing left behind (the
+ * caller still owns it and the fds in sp).
+ */
+static int
+inst_launch(struct wk *w, struct inst *it, struct sb_spec *sp, const struct sb_limits *lim)
+{
+	struct epoll_event ev;
+	bool started = false;
+	int r = 0;
+
+	it->netns_fd = it->sync_fd = it->pidfd = -1;
+	it->cg[0] = 0;
+	sp->netns_fd = -1;
+	if (sp->net_host)
+		sp->resolv = w->resolv;
+	if (!sp->net_host) {
+		r = netns_take(w, sp->host_uid);
 		if (r >= 0) {
-			it->netns_fd = sp.netns_fd = r;
+			it->netns_fd = sp->netns_fd = r;
 			r = 0;
 		}
 	}
@@ -279,8 +322,8 @@ start_invocation(struct wk *w, struct msg_in *in)
 		pool_top_up(w);
 
 		(void)str_copy(it->cg, sizeof(it->cg), b.cg_inst);
-		sp.cg_inst = it->cg;
-		r = sb_cgroup_set_memory(w->cg, it->cg, lim.memory_bytes);
+		sp->cg_inst = it->cg;
+		r = sb_cgroup_set_memory(w->cg, it->cg, lim->memory_bytes);
 		if (r == 0) {
 			struct sb_cg_stats base;
 
@@ -288,7 +331,7 @@ start_invocation(struct wk *w, struct msg_in *in)
 				it->oom_base = base.oom_kills;
 		}
 		if (r == 0)
-			r = sb_start(&b, &sp);
+			r = sb_start(&b, sp);
 		if (r == 0) {
 			it->pid = b.pid;
 			it->pidfd = b.pidfd;
@@ -309,22 +352,18 @@ start_invocation(struct wk *w, struct msg_in *in)
 		/* No usable blank: a fresh sandbox in a fresh cgroup. */
 		(void)str_printf(it->cg, sizeof(it->cg), "w%u-%llu", w->index,
 				 (unsigned long long)++w->seq);
-		sp.cg_inst = it->cg;
-		r = sb_cgroup_create(w->cg, it->cg, &lim);
+		sp->cg_inst = it->cg;
+		r = sb_cgroup_create(w->cg, it->cg, lim);
 		if (r == 0)
-			r = sb_spawn(&sp, &it->pid, &it->pidfd, &it->sync_fd);
+			r = sb_spawn(sp, &it->pid, &it->pidfd, &it->sync_fd);
 	}
 	if (r < 0) {
-		log_err("sandbox for %s/%s failed: %s", iv.tenant, iv.function, strerror(-r));
-		reply(w, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)-r, 0, 0, -1, -1, 0);
 		if (it->cg[0])
 			(void)sb_cgroup_remove(w->cg, it->cg);
 		if (it->netns_fd >= 0)
 			close(it->netns_fd); /* a sandbox may have joined it */
-		close(out_fd);
-		close(err_fd);
-		free(it);
-		return;
+		it->netns_fd = -1;
+		return r;
 	}
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = it };
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, it->pidfd, &ev) < 0 ||
@@ -335,8 +374,263 @@ start_invocation(struct wk *w, struct msg_in *in)
 	it->next = w->insts;
 	w->insts = it;
 	w->ninst++;
-	log_debug("invocation %s fn=%s/%s v=%llu pid=%d cgroup=%s", iv.invocation_id, iv.tenant,
-		  iv.function, (unsigned long long)iv.version, it->pid, it->cg);
+	return 0;
+}
+
+/* ---- hot instances ---- */
+
+static struct inst *
+hot_find(struct wk *w, uint64_t id)
+{
+	for (struct inst *it = w->insts; it; it = it->next)
+		if (it->hot && it->hot_id == id && !it->ended)
+			return it;
+	return NULL;
+}
+
+static void
+hot_send(struct wk *w, uint16_t type, uint64_t id, uint64_t result, uint64_t code,
+	 uint64_t dur_us, const char *message, int fd)
+{
+	struct msg_out m;
+	int r;
+
+	msg_out_init(&m, type);
+	msg_put_u64(&m, MSG_T_ID, id);
+	if (type == MSG_HOT_READY)
+		msg_put_u64(&m, MSG_T_DURATION_US, dur_us);
+	if (type == MSG_HOT_GONE) {
+		msg_put_u64(&m, MSG_T_RESULT, result);
+		msg_put_u64(&m, MSG_T_CODE, code);
+		if (message && *message)
+			msg_put_str(&m, MSG_T_MESSAGE, message);
+	}
+	if (fd >= 0)
+		msg_put_fd(&m, fd);
+	r = msg_send(w->data_fd, &m);
+	msg_out_free(&m);
+	if (r < 0)
+		log_warn("cannot tell the gateway about instance %llu: %s",
+			 (unsigned long long)id, strerror(-r));
+}
+
+/* Keep reading the handler's output so it never blocks on a full pipe;
+ * only the last bytes are kept, for an init failure's message. */
+static void
+hot_drain_log(struct inst *it)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while (it->log_fd >= 0 && (n = read(it->log_fd, buf, sizeof(buf))) > 0) {
+		size_t k = (size_t)n, cap = sizeof(it->tail) - 1;
+
+		if (k >= cap) {
+			memcpy(it->tail, buf + k - cap, cap);
+			it->tail_len = cap;
+		} else {
+			if (it->tail_len + k > cap) {
+				size_t drop = it->tail_len + k - cap;
+
+				memmove(it->tail, it->tail + drop, it->tail_len - drop);
+				it->tail_len -= drop;
+			}
+			memcpy(it->tail + it->tail_len, buf, k);
+			it->tail_len += k;
+		}
+		it->tail[it->tail_len] = 0;
+	}
+}
+
+/* While starting: does it accept yet?  Backs off from 0.5 ms to 5 ms. */
+static void
+hot_try_ready(struct wk *w, struct inst *it, uint64_t now)
+{
+	int fd;
+
+	if (now >= it->deadline_us) {
+		it->stopping = true; /* reported as an init failure at its end */
+		it->timed_out = true;
+		kill_inst(w, it);
+		return;
+	}
+	fd = sb_listen_connect(it->run_fd, it->uid);
+	if (fd < 0) {
+		it->try_gap_us = MIN(MAX(it->try_gap_us * 2, 500u), 5000u);
+		it->next_try_us = now + it->try_gap_us;
+		return;
+	}
+	it->ready = true;
+	hot_send(w, MSG_HOT_READY, it->hot_id, 0, 0, now - it->start_us, NULL, fd);
+	close(fd);
+}
+
+/* The init of a hot instance exited: tell the gateway why. */
+static void
+hot_gone(struct wk *w, struct inst *it, int init_status)
+{
+	struct sb_cg_stats st = { 0 };
+	char msg[MSG_HOT_MESSAGE_MAX];
+	int hs = it->have_status ? it->hstatus : init_status;
+	uint64_t result, code = 0;
+
+	hot_drain_log(it);
+	(void)sb_cgroup_stats(w->cg, it->cg, &st);
+	msg[0] = 0;
+	if (st.oom_kills > it->oom_base)
+		result = INVOKE_OOM;
+	else if (!it->ready && it->timed_out) {
+		result = INVOKE_INIT_FAILED;
+		(void)str_printf(msg, sizeof(msg),
+				 "the handler did not accept connections on $FAAS_LISTEN (%s) "
+				 "within %llu ms%s%s",
+				 SB_LISTEN_PATH, (unsigned long long)it->init_ms,
+				 it->tail_len ? "; its output ended with:\n" : "", it->tail);
+	} else if (it->stopping)
+		result = INVOKE_STOPPED;
+	else if (!it->ready) {
+		result = INVOKE_INIT_FAILED;
+		code = WIFEXITED(hs) ? (uint64_t)WEXITSTATUS(hs) : 128u + (uint64_t)WTERMSIG(hs);
+		(void)str_printf(msg, sizeof(msg), "the handler exited with status %llu before it "
+				 "accepted connections on $FAAS_LISTEN%s%s",
+				 (unsigned long long)code,
+				 it->tail_len ? "; its output ended with:\n" : "", it->tail);
+	} else if (WIFSIGNALED(hs))
+		result = INVOKE_SIGNALED, code = (uint64_t)WTERMSIG(hs);
+	else
+		result = INVOKE_EXITED, code = (uint64_t)WEXITSTATUS(hs);
+	hot_send(w, MSG_HOT_GONE, it->hot_id, result, code, 0, msg, -1);
+	if (it->log_fd >= 0) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, it->log_fd, NULL);
+		close(it->log_fd);
+		it->log_fd = -1;
+	}
+	if (it->run_fd >= 0)
+		close(it->run_fd);
+	it->run_fd = -1;
+	it->reported = true;
+}
+
+static void
+hot_start(struct wk *w, struct msg_in *in)
+{
+	static const char *const py_argv[] = { "/usr/bin/python3", "-u",
+						"/var/runtime/python3/bootstrap.py", NULL };
+	static const char *const node_argv[] = { "/usr/bin/node", "/var/runtime/node/bootstrap.js",
+						  NULL };
+	struct msg_invoke iv;
+	struct sb_spec sp;
+	struct sb_limits lim;
+	struct inst *it;
+	int pv[2] = { -1, -1 }, null_fd = -1, r;
+
+	if (msg_invoke_decode(in, &iv) < 0)
+		bad_peer("decoding failed");
+	if (iv.uid < w->cfg->uid_base || iv.uid >= w->cfg->uid_base + w->cfg->uid_count)
+		bad_peer("uid outside the tenant range");
+	if (!path_safe(w, iv.code_dir) || !handler_safe(iv.handler))
+		bad_peer("code path outside the state directory");
+	if (iv.runtime != RUNTIME_HTTP && iv.runtime != RUNTIME_PYTHON3 &&
+	    iv.runtime != RUNTIME_NODE)
+		bad_peer("hot start of a runtime that is not hot");
+	if (hot_find(w, iv.id))
+		bad_peer("hot instance id in use");
+	it = calloc(1, sizeof(*it));
+	if (!it) {
+		hot_send(w, MSG_HOT_GONE, iv.id, INVOKE_SPAWN_FAILED, ENOMEM, 0, NULL, -1);
+		return;
+	}
+	it->hot = true;
+	it->hot_id = iv.id;
+	it->uid = (uid_t)iv.uid;
+	it->out_fd = it->err_fd = -1;
+	it->init_ms = iv.timeout_ms;
+	it->run_fd = sb_run_new(it->uid);
+	r = it->run_fd < 0 ? it->run_fd : 0;
+	if (r == 0 && pipe2(pv, O_CLOEXEC) < 0)
+		r = -errno;
+	if (r == 0 && (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		r = -errno;
+	if (r == 0) {
+		it->log_fd = pv[0];
+		(void)fcntl(it->log_fd, F_SETFL, O_NONBLOCK);
+		lim = (struct sb_limits){ .memory_bytes = iv.memory_mb << 20,
+					  .pids = w->cfg->pids_max,
+					  .cpu_millicores = w->cfg->cpu_millicores };
+		sp = w->blank;
+		sp.code_dir = iv.code_dir;
+		sp.handler = iv.handler;
+		if (iv.runtime == RUNTIME_PYTHON3) {
+			sp.handler = py_argv[0];
+			sp.argv = py_argv;
+		} else if (iv.runtime == RUNTIME_NODE) {
+			sp.handler = node_argv[0];
+			sp.argv = node_argv;
+		}
+		sp.env = iv.env;
+		sp.host_uid = it->uid;
+		sp.stdin_fd = null_fd;
+		sp.stdout_fd = pv[1];
+		sp.stderr_fd = pv[1];
+		sp.run_fd = it->run_fd;
+		sp.tmp_bytes = MIN(w->cfg->tmp_max_mb, MAX(iv.memory_mb / 2, 1)) << 20;
+		sp.net_host = iv.network_host != 0;
+		it->start_us = now_mono_us();
+		it->deadline_us = it->start_us + iv.timeout_ms * 1000;
+		it->next_try_us = it->start_us + 500;
+		r = inst_launch(w, it, &sp, &lim);
+	}
+	if (null_fd >= 0)
+		close(null_fd);
+	if (pv[1] >= 0)
+		close(pv[1]);
+	if (r == 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = it };
+
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, it->log_fd, &ev) < 0)
+			log_warn("epoll add: %s", strerror(errno));
+		log_debug("hot instance %llu of %s/%s v=%llu pid=%d cgroup=%s",
+			  (unsigned long long)iv.id, iv.tenant, iv.function,
+			  (unsigned long long)iv.version, it->pid, it->cg);
+		return;
+	}
+	log_err("hot sandbox for %s/%s failed: %s", iv.tenant, iv.function, strerror(-r));
+	hot_send(w, MSG_HOT_GONE, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)-r, 0, NULL, -1);
+	if (pv[0] >= 0)
+		close(pv[0]);
+	if (it->run_fd >= 0)
+		close(it->run_fd);
+	free(it);
+}
+
+/* MSG_HOT_CONNECT and MSG_HOT_STOP. */
+static void
+hot_request(struct wk *w, struct msg_in *in)
+{
+	struct msg_hot h;
+	struct inst *it;
+	int fd;
+
+	if (msg_hot_decode(in, &h) < 0)
+		bad_peer("decoding failed");
+	it = hot_find(w, h.id);
+	if (!it || it->stopping)
+		return; /* already gone: its MSG_HOT_GONE is on the way or sent */
+	if (in->type == MSG_HOT_STOP || !it->ready) {
+		it->stopping = true;
+		kill_inst(w, it);
+		return;
+	}
+	fd = sb_listen_connect(it->run_fd, it->uid);
+	if (fd < 0) {
+		/* It stopped listening: it is of no use any more. */
+		log_info("hot instance %llu no longer accepts (%s); stopping it",
+			 (unsigned long long)h.id, strerror(-fd));
+		kill_inst(w, it);
+		return;
+	}
+	hot_send(w, MSG_HOT_READY, it->hot_id, 0, 0, 0, NULL, fd);
+	close(fd);
 }
 
 /* Retry removing cgroups whose last processes were still exiting. */
@@ -418,9 +712,14 @@ inst_event(struct wk *w, struct inst *it)
 
 	if (it->ended)
 		return; /* its other fd, in the same batch of events */
+	if (it->hot)
+		hot_drain_log(it);
 	if (!it->reported && it->sync_fd >= 0) {
 		n = recv(it->sync_fd, &hs, sizeof(hs), MSG_DONTWAIT);
-		if (n == (ssize_t)sizeof(hs) && !it->timed_out)
+		if (n == (ssize_t)sizeof(hs) && it->hot) {
+			it->have_status = true;
+			it->hstatus = hs;
+		} else if (n == (ssize_t)sizeof(hs) && !it->timed_out)
 			report(w, it, hs, true);
 		if (n >= 0 || errno != EAGAIN) {
 			/* Reported, or the init is gone: nothing more to read. */
@@ -434,7 +733,9 @@ inst_event(struct wk *w, struct inst *it)
 	while (p < 0 && errno == EINTR);
 	if (p == 0)
 		return; /* the init lives on */
-	if (!it->reported)
+	if (it->hot)
+		hot_gone(w, it, status);
+	else if (!it->reported)
 		report(w, it, status, false);
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, it->pidfd, NULL);
 	close(it->pidfd);
@@ -473,7 +774,11 @@ next_timeout_ms(struct wk *w)
 	uint64_t now = now_mono_us(), best = UINT64_MAX;
 
 	for (struct inst *it = w->insts; it; it = it->next) {
-		if (it->timed_out || it->reported)
+		if (it->hot && !it->ready && !it->stopping && it->next_try_us <= now)
+			hot_try_ready(w, it, now);
+		if (it->hot && !it->ready && !it->stopping)
+			best = MIN(best, it->next_try_us > now ? it->next_try_us - now : 0);
+		if (it->timed_out || it->reported || (it->hot && it->ready))
 			continue;
 		if (it->deadline_us <= now) {
 			/* Kill the whole process group; reaping follows via pidfd. */
@@ -601,7 +906,15 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 				    .etc_passwd = etc_passwd,
 				    .etc_group = etc_group,
 				    .etc_hosts = etc_hosts,
-				    .etc_resolv = "# no network\n" };
+				    .etc_resolv = "# no network\n",
+				    .run_fd = -1,
+				    .netns_fd = -1 };
+	/* Only an existing directory: a blank whose bind fails is no blank. */
+	if (cfg->runtime_dir[0] && access(cfg->runtime_dir, R_OK | X_OK) == 0)
+		w.blank.runtime_dir = cfg->runtime_dir;
+	else
+		log_warn("runtime directory %s is missing: python3 and node cannot start",
+			 cfg->runtime_dir);
 	w.pool_sock = -1;
 	/* After a restart of this worker: the instance cgroups its previous
 	 * run left (their sandboxes died with it) would clash by name. */
@@ -673,9 +986,15 @@ worker_main(unsigned index, int ctl_fd, int data_fd, const struct faasd_config *
 				int r;
 
 				while ((r = msg_recv(data_fd, &in)) == 1) {
-					if (in.type != MSG_INVOKE)
+					if (in.type == MSG_INVOKE)
+						start_invocation(&w, &in);
+					else if (in.type == MSG_HOT_START)
+						hot_start(&w, &in);
+					else if (in.type == MSG_HOT_CONNECT ||
+						 in.type == MSG_HOT_STOP)
+						hot_request(&w, &in);
+					else
 						bad_peer("unexpected message type");
-					start_invocation(&w, &in);
 					msg_in_free(&in);
 				}
 				if (r == 0) {

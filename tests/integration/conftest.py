@@ -21,6 +21,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAASD = os.environ.get("FAASD_BIN", os.path.join(ROOT, "build", "faasd"))
 FAASCTL = os.environ.get("FAASCTL_BIN", os.path.join(ROOT, "build", "faasctl"))
+RUNTIMES = os.path.join(ROOT, "runtimes")
+HOT_OK = os.path.join(ROOT, "build", "hot_ok")
 
 
 def need_root():
@@ -40,6 +42,8 @@ class Faasd:
         self.config_path = os.path.join(tmp, "faasd.conf")
         with open(self.config_path, "w") as f:
             f.write(config or "")
+            if "runtime_dir" not in (config or ""):
+                f.write("\nruntime_dir = %s\n" % RUNTIMES)
         self.workers = workers
         self.proc = None
         self.port = None

@@ -156,7 +156,8 @@ def test_bad_json_and_config(faasd):
         (dict(base, ignore=[".git"]), 400, "invalid_config", "ignore"),
         (dict(base, code="sha256:" + "0" * 64), 422, "code_not_found", "not uploaded"),
         (dict(base, code="md5:abc"), 400, "invalid_config", "code"),
-        (dict(base, runtime="python3", handler="app.handler"), 422, "runtime_unavailable", "python3"),
+        (dict(base, runtime="ruby"), 400, "invalid_config", "runtime"),
+        (dict(base, env={"AWS_LAMBDA_FUNCTION_NAME": "x"}), 400, "invalid_config", "AWS_LAMBDA_"),
         (dict(base, network="host"), 403, "forbidden", "host"),
         ({k: v for k, v in base.items() if k != "runtime"}, 400, "invalid_config", "runtime"),
     ]

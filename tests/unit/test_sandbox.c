@@ -291,7 +291,8 @@ test_spawn(void)
 			      .etc_group = "sandbox:x:1000:\n",
 			      .etc_hosts = "127.0.0.1 localhost\n",
 			      .etc_resolv = "",
-			      .netns_fd = -1 };
+			      .netns_fd = -1,
+			      .run_fd = -1 };
 	is_int(sb_spawn(&s, &pid, &pidfd, &sync), 0, "sb_spawn");
 	/* The answer may come before the sandbox is torn down: the init
 	 * reports only once nothing of the handler's is left. */

@@ -115,7 +115,8 @@ struct sb_spec {
 	const char *root_dir;    /* empty dir used as the new root's mount point */
 	const char *code_dir;    /* host dir shown read-only at /var/task */
 	const char *handler;     /* executable relative to /var/task */
-	const char *const *argv; /* NULL: { "/var/task/<handler>" } */
+	const char *const *argv; /* at assignment, NULL: { "/var/task/<handler>" };
+				  * else argv[0] is the handler's own path */
 	const char *const *env;  /* NULL-terminated */
 	uid_t host_uid;          /* the tenant's own host uid (also gid) */
 	int stdin_fd, stdout_fd, stderr_fd;
@@ -132,6 +133,10 @@ struct sb_spec {
 	const char *etc_hosts;
 	const char *etc_resolv; /* /etc/resolv.conf of blanks */
 	const char *resolv;     /* at assignment: replaces it (host network), or NULL */
+	const char *runtime_dir; /* host dir of the runtime shims, bound read-only at
+				  * /var/runtime in every blank; NULL: none */
+	int run_fd;              /* at assignment: a detached tmpfs (sb_run_new) for
+				  * /run, or -1 */
 };
 
 /*
@@ -185,7 +190,8 @@ void sb_blank_discard(struct sb_blank *b);
  * called by the worker, whose mount namespace sees dir.
  */
 int sb_root_build(const struct sb_spec *s, const char **what);
-int sb_root_assign(int code_fd, uint64_t tmp_bytes, const char *resolv, const char **what);
+int sb_root_assign(int code_fd, int run_fd, uint64_t tmp_bytes, const char *resolv,
+		   const char **what);
 int sb_code_tree_open(const char *dir);
 
 /*
@@ -198,6 +204,23 @@ int sb_code_tree_open(const char *dir);
  */
 int sb_output_open(const char *name, uint64_t cap);
 int64_t sb_output_finish(int fd, uint64_t cap, bool *full);
+
+/*
+ * Hot instances (sb_listen.c).  sb_run_new: a detached, small tmpfs owned by
+ * host_uid (mode 0700, nosuid, nodev, noexec) as a mount fd, to be /run of
+ * one sandbox, where its handler binds SB_LISTEN_NAME ($FAAS_LISTEN).
+ * sb_listen_connect: a non-blocking stream socket connected to that socket,
+ * looked up beneath run_fd only (no symlinks, no other mount) and checked
+ * to be a socket, with the fs identity of host_uid so the tenant's own
+ * permissions apply.  fd, or -errno: -ENOENT/-ECONNREFUSED while the
+ * handler does not listen yet, -ENOTSOCK for something else in its place.
+ * INVARIANT: whatever a hostile handler puts at that path, the worker never
+ * connects to anything outside the sandbox's /run.
+ */
+#define SB_LISTEN_NAME "faas.sock"
+#define SB_LISTEN_PATH "/run/" SB_LISTEN_NAME
+int sb_run_new(uid_t host_uid);
+int sb_listen_connect(int run_fd, uid_t host_uid);
 
 /* Bring the loopback interface up in the current network namespace. */
 int sb_net_lo_up(void);

@@ -76,20 +76,24 @@ struct assign_hdr {
 	uint64_t tmp_bytes;
 	uint32_t host_uid;
 	uint32_t nenv;
+	uint32_t nargv;
 	uint32_t len; /* bytes of strings after the header */
 	uint32_t flags;
 };
 #define ASSIGN_NETNS    1u /* a network namespace fd follows */
 #define ASSIGN_NET_HOST 2u /* stay in the host's network namespace */
+#define ASSIGN_RUN      4u /* a /run mount fd follows (after netns, if any) */
+#define ASSIGN_MAX_ARGV 8
 
 /* What the init receives, pointing into assign_buf. */
 struct assignment {
 	const char *handler, *resolv;
 	const char **env;
+	const char *argv[ASSIGN_MAX_ARGV + 1]; /* argv[0] NULL: the handler alone */
 	uint64_t tmp_bytes;
 	uid_t host_uid;
 	uint32_t flags;
-	int code_fd, netns_fd;
+	int code_fd, netns_fd, run_fd;
 };
 
 static char assign_buf[ASSIGN_MAX];
@@ -108,7 +112,7 @@ init_receive(int sync_fd, struct assignment *a)
 {
 	union {
 		struct cmsghdr align;
-		char b[CMSG_SPACE(5 * sizeof(int))];
+		char b[CMSG_SPACE(6 * sizeof(int))];
 	} cbuf;
 	struct iovec iov = { assign_buf, ASSIGN_MAX };
 	struct msghdr mh = { .msg_iov = &iov,
@@ -117,8 +121,8 @@ init_receive(int sync_fd, struct assignment *a)
 			     .msg_controllen = sizeof(cbuf.b) };
 	struct cmsghdr *c;
 	struct assign_hdr h;
-	int fds[5] = { -1, -1, -1, -1, -1 };
-	size_t nfds;
+	int fds[6] = { -1, -1, -1, -1, -1, -1 };
+	size_t nfds, want;
 	ssize_t n;
 	char *p, *end;
 
@@ -133,11 +137,12 @@ init_receive(int sync_fd, struct assignment *a)
 		_exit(127);
 	nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 	memcpy(&h, assign_buf, sizeof(h));
-	if (nfds != ((h.flags & ASSIGN_NETNS) ? 5u : 4u))
+	want = 4u + ((h.flags & ASSIGN_NETNS) ? 1u : 0u) + ((h.flags & ASSIGN_RUN) ? 1u : 0u);
+	if (nfds != want)
 		_exit(127);
 	memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
-	if (h.len != (size_t)n - sizeof(h) || h.nenv > ASSIGN_MAX_ENV || h.len == 0 ||
-	    assign_buf[n - 1] != 0)
+	if (h.len != (size_t)n - sizeof(h) || h.nenv > ASSIGN_MAX_ENV ||
+	    h.nargv > ASSIGN_MAX_ARGV || h.len == 0 || assign_buf[n - 1] != 0)
 		_exit(127);
 	if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0)
 		_exit(127);
@@ -149,6 +154,13 @@ init_receive(int sync_fd, struct assignment *a)
 		child_fail("assignment", EINVAL);
 	a->resolv = *p ? p : NULL;
 	p += strlen(p) + 1;
+	for (uint32_t i = 0; i < h.nargv; i++) {
+		if (p >= end)
+			child_fail("assignment", EINVAL);
+		a->argv[i] = p;
+		p += strlen(p) + 1;
+	}
+	a->argv[h.nargv] = NULL;
 	for (uint32_t i = 0; i < h.nenv; i++) {
 		if (p >= end)
 			child_fail("assignment", EINVAL);
@@ -161,7 +173,8 @@ init_receive(int sync_fd, struct assignment *a)
 	a->host_uid = h.host_uid;
 	a->flags = h.flags;
 	a->code_fd = fds[3];
-	a->netns_fd = fds[4];
+	a->netns_fd = (h.flags & ASSIGN_NETNS) ? fds[4] : -1;
+	a->run_fd = (h.flags & ASSIGN_RUN) ? fds[want - 1] : -1;
 }
 
 /* The network part of the assignment: join the tenant's namespace, or
@@ -315,10 +328,12 @@ static void __attribute__((noreturn)) init_main(const struct sb_spec *sp, int sy
 	/* Inside the instance cgroup since birth: root a cgroup namespace. */
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		child_fail("cgroup namespace", errno);
-	r = sb_root_assign(a.code_fd, a.tmp_bytes, a.resolv, &what);
+	r = sb_root_assign(a.code_fd, a.run_fd, a.tmp_bytes, a.resolv, &what);
 	if (r < 0)
 		child_fail(what, -r);
 	close(a.code_fd);
+	if (a.run_fd >= 0)
+		close(a.run_fd);
 	/* INVARIANT: the inner identity, then every capability, or no exec. */
 	init_identity(&a);
 	for (size_t i = 0; i < ARRAY_SIZE(lims); i++) {
@@ -344,17 +359,22 @@ static void __attribute__((noreturn)) init_main(const struct sb_spec *sp, int sy
 		child_fail("close_range", errno);
 	if (chdir("/var/task") < 0)
 		child_fail("/var/task", errno);
-	if (str_printf(path, sizeof(path), "/var/task/%s", a.handler) < 0)
+	/* A runtime's interpreter is named by the worker with an absolute
+	 * path; a handler from the gateway is relative to the code. */
+	if (str_printf(path, sizeof(path), "%s%s", a.handler[0] == '/' ? "" : "/var/task/",
+		       a.handler) < 0)
 		child_fail("handler path", ENAMETOOLONG);
 	argv0[0] = path;
 	argv0[1] = NULL;
+	if (a.argv[0])
+		s.argv = a.argv;
 	if ((r = sb_seccomp_load(s.filter)) < 0)
 		child_fail("seccomp", -r);
 	/* posix_spawn shares our memory until the exec (CLONE_VM|CLONE_VFORK):
 	 * the init's copy of the worker's address space is not duplicated
 	 * only to be thrown away.  Its clone3 attempt meets ENOSYS from the
 	 * filter and it falls back to clone, which the filter allows. */
-	r = posix_spawn(&handler, s.argv ? s.argv[0] : path, NULL, NULL,
+	r = posix_spawn(&handler, path, NULL, NULL,
 			(char *const *)(s.argv ? s.argv : argv0), (char *const *)a.env);
 	if (r != 0) {
 		int st = W_EXITCODE(127, 0); /* as a shell reports it */
@@ -472,11 +492,11 @@ sb_start(struct sb_blank *b, const struct sb_spec *s)
 	static char buf[ASSIGN_MAX];
 	union {
 		struct cmsghdr align;
-		char b[CMSG_SPACE(5 * sizeof(int))];
+		char b[CMSG_SPACE(6 * sizeof(int))];
 	} cbuf;
 	struct assign_hdr h = { .tmp_bytes = s->tmp_bytes, .host_uid = (uint32_t)s->host_uid };
 	struct iovec iov = { buf, 0 };
-	int fds[5] = { s->stdin_fd, s->stdout_fd, s->stderr_fd, -1, s->netns_fd };
+	int fds[6] = { s->stdin_fd, s->stdout_fd, s->stderr_fd, -1, s->netns_fd, -1 };
 	const char *parts[2] = { s->handler, s->resolv ? s->resolv : "" };
 	size_t nfds = 4, off = sizeof(h);
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.b };
@@ -489,6 +509,10 @@ sb_start(struct sb_blank *b, const struct sb_spec *s)
 		h.flags |= ASSIGN_NETNS;
 		nfds = 5;
 	}
+	if (s->run_fd >= 0) {
+		h.flags |= ASSIGN_RUN;
+		fds[nfds++] = s->run_fd;
+	}
 	/* Serialise handler, resolv.conf and env; refuse what does not fit. */
 	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
 		size_t l = strlen(parts[i]) + 1;
@@ -497,6 +521,15 @@ sb_start(struct sb_blank *b, const struct sb_spec *s)
 			return -E2BIG;
 		memcpy(buf + off, parts[i], l);
 		off += l;
+	}
+	for (const char *const *e = s->argv; e && *e; e++) {
+		size_t l = strlen(*e) + 1;
+
+		if (off + l > sizeof(buf) || h.nargv >= ASSIGN_MAX_ARGV)
+			return -E2BIG;
+		memcpy(buf + off, *e, l);
+		off += l;
+		h.nargv++;
 	}
 	for (const char *const *e = s->env; e && *e; e++) {
 		size_t l = strlen(*e) + 1;
