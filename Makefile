@@ -126,6 +126,10 @@ install: all
 	install -D -m 0644 systemd/faasd.service $(DESTDIR)/etc/systemd/system/faasd.service
 	install -D -m 0644 systemd/faasd.sysusers $(DESTDIR)/usr/lib/sysusers.d/faasd.conf
 	install -D -m 0644 systemd/faasd.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/faasd.conf
+	install -D -m 0644 runtimes/python3/bootstrap.py \
+		$(DESTDIR)$(PREFIX)/lib/faasd/runtimes/python3/bootstrap.py
+	install -D -m 0644 runtimes/node/bootstrap.js \
+		$(DESTDIR)$(PREFIX)/lib/faasd/runtimes/node/bootstrap.js
 	test -e $(DESTDIR)/etc/faasd/faasd.conf || \
 		install -D -m 0644 packaging/faasd.conf $(DESTDIR)/etc/faasd/faasd.conf
 
