@@ -42,7 +42,7 @@ FAASD_SRC = $(DAEMON_SRC) $(GATEWAY_SRC) $(WORKER_SRC) $(STORE_SRC) $(COMMON_SRC
 CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c
 
 UNIT_TESTS = test_util test_msg test_names test_fnconfig test_config test_sandbox \
-	test_store test_route test_cgi test_code test_auth test_pack test_rcache
+	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy
 UNIT_BINS  = $(addprefix $(O)/tests/,$(UNIT_TESTS))
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(patsubst $(O)/%,%,$(1)))
@@ -81,7 +81,7 @@ $(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)
 
 # Fuzz targets double as corpus-replay tests (fuzz/replay.c provides main).
-FUZZ_TARGETS = fuzz_msg fuzz_route fuzz_cgi fuzz_fnconfig
+FUZZ_TARGETS = fuzz_msg fuzz_route fuzz_cgi fuzz_fnconfig fuzz_hresp
 $(O)/fuzz/%: fuzz/%.c fuzz/replay.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< fuzz/replay.c $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)

@@ -113,7 +113,8 @@ config_set(struct faasd_config *c, const char *key, const char *value, char *dia
 		return 0;
 	}
 	if (strcmp(key, "runtime_dir") == 0) {
-		if (value[0] != '/' || str_copy(c->runtime_dir, sizeof(c->runtime_dir), value) < 0) {
+		if (value[0] != '/' ||
+		    str_copy(c->runtime_dir, sizeof(c->runtime_dir), value) < 0) {
 			(void)str_printf(diag, n, "runtime_dir: must be an absolute path");
 			return -EINVAL;
 		}

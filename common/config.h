@@ -24,12 +24,12 @@ struct faasd_config {
 	uint64_t max_output_bytes;
 	uint64_t max_log_bytes;
 	uint64_t drain_timeout_s;
-	uint64_t pids_max;       /* processes per instance */
-	uint64_t cpu_millicores; /* CPU per instance, 1000 = one CPU */
-	uint64_t tmp_max_mb;     /* /tmp size cap (also at most half the memory) */
-	uint64_t sandbox_pool;   /* blank sandboxes kept ready per worker */
-	uint64_t queue_wait_ms;  /* how long an invocation waits for a hot instance */
-	uint64_t init_timeout_ms; /* a hot instance must accept within this */
+	uint64_t pids_max;          /* processes per instance */
+	uint64_t cpu_millicores;    /* CPU per instance, 1000 = one CPU */
+	uint64_t tmp_max_mb;        /* /tmp size cap (also at most half the memory) */
+	uint64_t sandbox_pool;      /* blank sandboxes kept ready per worker */
+	uint64_t queue_wait_ms;     /* how long an invocation waits for a hot instance */
+	uint64_t init_timeout_ms;   /* a hot instance must accept within this */
 	char runtime_dir[PATH_MAX]; /* python3/node shims, shown at /var/runtime */
 	int log_level;
 };

@@ -258,10 +258,10 @@ struct gw {
 
 /* A hot invocation's exchange with its instance (hot.c). */
 struct hx {
-	bool on;       /* this invocation goes to a hot instance */
+	bool on;            /* this invocation goes to a hot instance */
 	int64_t tenant_max; /* the tenant's instance quota */
-	bool head_req; /* method HEAD */
-	char *out;     /* request head; the body is req.body */
+	bool head_req;      /* method HEAD */
+	char *out;          /* request head; the body is req.body */
 	size_t out_len, sent;
 	char *in; /* response bytes */
 	size_t in_len, in_cap;
@@ -270,12 +270,12 @@ struct hx {
 	struct hchunk chunk;
 	size_t body_len; /* complete body length, once done */
 	uint64_t wait_until_us, deadline_us, sent_us, done_us;
-	int64_t deadline_wall_ms;
-	struct hpool *pool; /* while waiting in its queue */
-	struct hconn *conn; /* while assigned */
-	struct req *wnext;  /* wait queue */
-	bool retried;       /* sent again after a stale keep-alive connection */
-	bool cold;          /* it waited for an instance started for it */
+	int64_t deadline_off; /* where X-Faas-Deadline-Ms digits sit in out, or -1 */
+	struct hpool *pool;   /* while waiting in its queue */
+	struct hconn *conn;   /* while assigned */
+	struct req *wnext;    /* wait queue */
+	bool retried;         /* sent again after a stale keep-alive connection */
+	bool cold;            /* it waited for an instance started for it */
 	uint64_t init_us;
 	uint64_t broken_us; /* connection lost mid-exchange: waiting for the reason */
 	/* outcome, when it failed */

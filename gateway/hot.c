@@ -242,8 +242,7 @@ conn_close(struct hconn *c)
 }
 
 /* Detach q from wherever it is and answer it with an error. */
-static void
-fail_q(struct req *q, unsigned status, const char *code, const char *fmt, ...)
+static void fail_q(struct req *q, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void
 fail_q(struct req *q, unsigned status, const char *code, const char *fmt, ...)
@@ -501,9 +500,9 @@ spawn(struct gw *g, struct hpool *p)
 static void
 conn_arm(struct gw *g, struct hconn *c, bool out)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT |
-					    (out ? EPOLLOUT : 0u),
-				  .data.ptr = c };
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT | (out ? EPOLLOUT : 0u), .data.ptr = c
+	};
 
 	if (c->fd >= 0 && epoll_ctl(g->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
 		log_warn("epoll mod: %s", strerror(errno));
@@ -574,10 +573,11 @@ assign(struct gw *g, struct hconn *c, struct req *q, bool inl)
 	c->inline_wait = inl;
 	/* The deadline field was reserved with 13 digits when the head was
 	 * built; the time counts from now. */
-	if (q->hx.deadline_wall_ms >= 0) {
-		(void)str_printf(dl, sizeof(dl), "%013llu",
-				 (unsigned long long)(now_wall_ms() + in->pool->timeout_ms));
-		memcpy(q->hx.out + q->hx.deadline_wall_ms, dl, 13);
+	if (q->hx.deadline_off >= 0) {
+		uint64_t wall = now_wall_ms() + in->pool->timeout_ms;
+
+		(void)str_printf(dl, sizeof(dl), "%013llu", (unsigned long long)wall);
+		memcpy(q->hx.out + q->hx.deadline_off, dl, 13);
 	}
 	conn_write(g, c);
 }
@@ -662,32 +662,25 @@ finish(struct gw *g, struct hconn *c, bool reuse)
 
 	release(c, reuse);
 	resume(q);
+	if (c->fd >= 0) {
+		struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
+
+		(void)epoll_ctl(g->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	}
 	pool_serve(g, p);
 }
 
-/* The connection broke mid-exchange.  A request that got no byte back on a
- * reused keep-alive connection (the handler may have closed it just then)
- * is sent once more on another; otherwise the reason is awaited: when the
- * instance died, its MSG_HOT_GONE says how. */
+/* The connection broke mid-exchange.  If the instance died, its
+ * MSG_HOT_GONE says how and fails the invocation; hot_tick handles what is
+ * still broken after BROKEN_GRACE_US (the instance lives: it closed the
+ * connection itself). */
 static void
 conn_lost(struct gw *g, struct hconn *c)
 {
-	struct req *q = c->q;
-	struct hinst *in = c->inst;
-
+	(void)g;
 	conn_close(c);
-	if (!q)
-		return;
-	if (q->hx.in_len == 0 && c->uses > 1 && !q->hx.retried) {
-		c->q = NULL;
-		q->hx.conn = NULL;
-		in->busy--;
-		q->hx.retried = true;
-		wait_push(in->pool, q, true);
-		pool_serve(g, in->pool);
-		return;
-	}
-	q->hx.broken_us = now_mono_us();
+	if (c->q)
+		c->q->hx.broken_us = now_mono_us();
 }
 
 /* The handler broke the protocol: it gets no further invocation. */
@@ -721,6 +714,12 @@ progress(struct hx *x, bool eof, char *diag, size_t n)
 	case HRESP_LENGTH:
 		if (body < (size_t)x->resp.content_length)
 			return 0;
+		if (body > (size_t)x->resp.content_length && x->head_req) {
+			/* A body for HEAD: ignored, and the connection is not
+			 * used again (hresp_parse_head marked it). */
+			x->body_len = 0;
+			return 1;
+		}
 		if (body > (size_t)x->resp.content_length) {
 			(void)str_copy(diag, n, "more bytes than its Content-Length");
 			return -1;
@@ -731,7 +730,8 @@ progress(struct hx *x, bool eof, char *diag, size_t n)
 		r = hchunk_decode(&x->chunk, x->in + x->resp.head_len, body);
 		if (r < 0 || (r == 1 && x->chunk.raw != body)) {
 			(void)str_copy(diag, n,
-				       r < 0 ? "bad chunked encoding" : "bytes after the last chunk");
+				       r < 0 ? "bad chunked encoding"
+					     : "bytes after the last chunk");
 			return -1;
 		}
 		x->body_len = x->chunk.dec;
@@ -801,7 +801,7 @@ conn_read(struct gw *g, struct hconn *c)
 	int r;
 
 	if (!q) {
-		/* Idle: the handler closed it, or sent what nobody asked. */
+		/* Idle: the handler closed it (or sent what nobody asked). */
 		conn_close(c);
 		return;
 	}
@@ -945,9 +945,10 @@ sb_str(struct sb *b, const char *s)
 static bool
 request_header_passes(const char *name, bool token_used)
 {
-	static const char *const drop[] = { "Connection", "Keep-Alive",     "TE",
-					    "Trailer",    "Transfer-Encoding", "Upgrade",
-					    "Content-Length", "Expect" };
+	static const char *const drop[] = {
+		"Connection", "Keep-Alive",     "TE",    "Trailer", "Transfer-Encoding",
+		"Upgrade",    "Content-Length", "Expect"
+	};
 
 	if (strncasecmp(name, "X-Faas-", 7) == 0 || strncasecmp(name, "Proxy-", 6) == 0)
 		return false;
@@ -1038,7 +1039,7 @@ build_head(struct req *q)
 		}
 	}
 	sb_str(&b, "X-Faas-Deadline-Ms: ");
-	q->hx.deadline_wall_ms = (int64_t)b.len;
+	q->hx.deadline_off = (int64_t)b.len;
 	sb_str(&b, "0000000000000\r\n\r\n");
 	if (b.err) {
 		free(b.p);
@@ -1116,7 +1117,8 @@ gone_reason(const struct hinst *in, const struct msg_hot *h, unsigned *status, c
 	switch (h->result) {
 	case INVOKE_OOM:
 		*code = "function_out_of_memory";
-		(void)str_printf(msg, n, "function exceeded its memory limit of %lld MB and was killed",
+		(void)str_printf(msg, n,
+				 "function exceeded its memory limit of %lld MB and was killed",
 				 (long long)cfg_int(in->pool->config, "memory_mb"));
 		break;
 	case INVOKE_SIGNALED:
@@ -1164,8 +1166,10 @@ hot_worker_msg(struct gw *g, unsigned worker, struct msg_in *in)
 		if (!slot) {
 			close(h.fd);
 		} else {
-			/* Registered disarmed: armed per exchange (conn_arm). */
-			struct epoll_event ev = { .events = EPOLLONESHOT, .data.ptr = slot };
+			/* Idle, it is watched for the handler closing it; armed
+			 * for the answer per exchange (conn_arm). */
+			struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT,
+						  .data.ptr = slot };
 
 			slot->fd = h.fd;
 			slot->uses = 0;
@@ -1253,7 +1257,21 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 			if (!q || c->inline_wait)
 				continue;
 			*busy = true;
-			if (q->hx.broken_us && now - q->hx.broken_us > BROKEN_GRACE_US) {
+			if (q->hx.broken_us && now - q->hx.broken_us > BROKEN_GRACE_US &&
+			    q->hx.in_len == 0 && c->uses > 1 && !q->hx.retried) {
+				/* No byte back on a reused keep-alive connection
+				 * and the instance lives: the handler closed it
+				 * just as the request went out.  Once more, on
+				 * another connection. */
+				c->q = NULL;
+				q->hx.conn = NULL;
+				in->busy--;
+				q->hx.retried = true;
+				q->hx.broken_us = 0;
+				q->hx.wait_until_us = now + g->cfg.queue_wait_ms * 1000;
+				wait_push(p, q, true);
+				pool_serve(g, p);
+			} else if (q->hx.broken_us && now - q->hx.broken_us > BROKEN_GRACE_US) {
 				fail_q(q, 502, "function_error",
 				       "handler closed the connection before a complete response");
 			} else if (now >= q->hx.deadline_us) {
@@ -1380,7 +1398,8 @@ hot_respond(struct req *q)
 	for (unsigned i = 0; i < x->resp.nheaders; i++) {
 		const char *n = x->in + x->resp.h[i].name_off;
 
-		if (x->resp.h[i].name_len == 21 && strncasecmp(n, "X-Faas-Function-Error", 21) == 0) {
+		if (x->resp.h[i].name_len == 21 &&
+		    strncasecmp(n, "X-Faas-Function-Error", 21) == 0) {
 			char type[64];
 
 			(void)str_printf(type, sizeof(type), "%.*s",

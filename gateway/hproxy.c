@@ -176,7 +176,12 @@ hresp_parse_head(const char *buf, size_t len, bool head_request, struct hresp *o
 		out->close = true;
 	out->status = status;
 	out->head_len = head_len;
-	if (head_request || status == 204 || status == 304) {
+	if (head_request) {
+		/* Some servers send a body anyway: this connection ends here. */
+		out->framing = HRESP_LENGTH;
+		out->content_length = 0;
+		out->close = true;
+	} else if (status == 204 || status == 304) {
 		out->framing = HRESP_LENGTH;
 		out->content_length = 0;
 	} else if (out->chunked)

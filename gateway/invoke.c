@@ -385,8 +385,8 @@ status_word(const struct msg_invoke_done *d, unsigned http)
 }
 
 void
-invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us,
-	      uint64_t init_us, uint64_t peak_kb)
+invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us, uint64_t init_us,
+	      uint64_t peak_kb)
 {
 	log_info("REPORT id=%s fn=%s/%s v=%lld duration_ms=%.2f billed_ms=%llu init_ms=%.2f "
 		 "mem_peak_mb=%llu mem_mb=%lld status=%s http=%u",
@@ -414,8 +414,7 @@ invoke_faas_headers(struct req *q, struct MHD_Response *resp, bool cold, uint64_
  * invocation id (and the runtime's error details, if any), X-Faas-*, and
  * Retry-After for a throttled one. */
 enum MHD_Result
-invoke_fail(struct req *q, unsigned status, const char *code, const char *msg,
-	    const char *details)
+invoke_fail(struct req *q, unsigned status, const char *code, const char *msg, const char *details)
 {
 	json_t *body = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message", msg,
 				 "invocation_id", q->invocation_id);
@@ -433,12 +432,12 @@ invoke_fail(struct req *q, unsigned status, const char *code, const char *msg,
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	invoke_report(q, status,
-		      status == 429  ? "throttled"
-		      : q->hx.on     ? (status == 504   ? "timeout"
-					: strcmp(code, "function_out_of_memory") == 0 ? "oom"
-					: status >= 500 && status != 503 ? "error"
-									  : "ok")
-				     : status_word(&q->done, status),
+		      status == 429 ? "throttled"
+		      : q->hx.on    ? (status == 504                                 ? "timeout"
+				       : strcmp(code, "function_out_of_memory") == 0 ? "oom"
+				       : status >= 500 && status != 503              ? "error"
+										     : "ok")
+				    : status_word(&q->done, status),
 		      q->done.duration_us, q->hx.init_us, q->done.maxrss_kb);
 	if (!text)
 		return MHD_NO;

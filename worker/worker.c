@@ -67,8 +67,8 @@ struct inst {
 	uint64_t init_ms;     /* init timeout, for the message */
 	uint64_t next_try_us; /* next connection attempt while starting */
 	uint64_t try_gap_us;
-	int run_fd; /* the sandbox's /run mount, where it listens */
-	int log_fd; /* read end of the handler's stdout+stderr pipe */
+	int run_fd;      /* the sandbox's /run mount, where it listens */
+	int log_fd;      /* read end of the handler's stdout+stderr pipe */
 	char tail[2048]; /* the last bytes it wrote (init failures quote them) */
 	size_t tail_len;
 };
@@ -389,8 +389,8 @@ hot_find(struct wk *w, uint64_t id)
 }
 
 static void
-hot_send(struct wk *w, uint16_t type, uint64_t id, uint64_t result, uint64_t code,
-	 uint64_t dur_us, const char *message, int fd)
+hot_send(struct wk *w, uint16_t type, uint64_t id, uint64_t result, uint64_t code, uint64_t dur_us,
+	 const char *message, int fd)
 {
 	struct msg_out m;
 	int r;
@@ -410,8 +410,8 @@ hot_send(struct wk *w, uint16_t type, uint64_t id, uint64_t result, uint64_t cod
 	r = msg_send(w->data_fd, &m);
 	msg_out_free(&m);
 	if (r < 0)
-		log_warn("cannot tell the gateway about instance %llu: %s",
-			 (unsigned long long)id, strerror(-r));
+		log_warn("cannot tell the gateway about instance %llu: %s", (unsigned long long)id,
+			 strerror(-r));
 }
 
 /* Keep reading the handler's output so it never blocks on a full pipe;
@@ -491,7 +491,8 @@ hot_gone(struct wk *w, struct inst *it, int init_status)
 	else if (!it->ready) {
 		result = INVOKE_INIT_FAILED;
 		code = WIFEXITED(hs) ? (uint64_t)WEXITSTATUS(hs) : 128u + (uint64_t)WTERMSIG(hs);
-		(void)str_printf(msg, sizeof(msg), "the handler exited with status %llu before it "
+		(void)str_printf(msg, sizeof(msg),
+				 "the handler exited with status %llu before it "
 				 "accepted connections on $FAAS_LISTEN%s%s",
 				 (unsigned long long)code,
 				 it->tail_len ? "; its output ended with:\n" : "", it->tail);
@@ -515,9 +516,9 @@ static void
 hot_start(struct wk *w, struct msg_in *in)
 {
 	static const char *const py_argv[] = { "/usr/bin/python3", "-u",
-						"/var/runtime/python3/bootstrap.py", NULL };
+					       "/var/runtime/python3/bootstrap.py", NULL };
 	static const char *const node_argv[] = { "/usr/bin/node", "/var/runtime/node/bootstrap.js",
-						  NULL };
+						 NULL };
 	struct msg_invoke iv;
 	struct sb_spec sp;
 	struct sb_limits lim;

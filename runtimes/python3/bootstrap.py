@@ -90,6 +90,7 @@ def make_event(method, target, headers, body):
     """The API Gateway REST (v1) proxy event of one request."""
     path, _, query = target.partition("?")
     path = unquote(path) or "/"
+    hdr = {k.lower(): v for k, v in headers}
     single, multi = {}, {}
     for name, value in headers:
         if name.lower().startswith("x-faas-"):
@@ -109,7 +110,6 @@ def make_event(method, target, headers, body):
             text, b64 = base64.b64encode(body).decode("ascii"), True
     else:
         text, b64 = None, False
-    hdr = {k.lower(): v for k, v in single.items()}
     now = int(time.time() * 1000)
     return {
         "resource": "/{proxy+}",

@@ -53,19 +53,24 @@ def probe(faasd, tenant, name, body, **config):
 def test_host_files_invisible(faasd, tenant):
     out = probe(faasd, tenant, "files", """
 for p in ["/etc/shadow", "/root", "/home", "/etc/faasd", "/work", "/boot", "/var/lib",
-          "%s", "%s/db/faasd.db", "/sys/fs/cgroup", "/run", "/var/run/docker.sock"]:
+          "%s", "%s/db/faasd.db", "/sys/fs/cgroup", "/var/run/docker.sock",
+          "/run/systemd"]:
     out[p] = attempt(lambda: os.listdir(p) if os.path.isdir(p) else open(p).read(1))
 out["root"] = sorted(os.listdir("/"))
+out["run"] = os.listdir("/run")  # only a mount point (hot instances get a tmpfs)
+out["var"] = sorted(os.listdir("/var"))
 out["dev"] = sorted(os.listdir("/dev"))
 out["etc"] = sorted(os.listdir("/etc"))
 """ % (faasd.state, faasd.state))
     for p, r in out.items():
         if p.startswith("/"):
             assert r == "ENOENT", (p, r)
-    assert out["root"] == ["bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "sbin",
+    assert out["root"] == ["bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "run", "sbin",
                            "tmp", "usr", "var"] or set(out["root"]) <= {
-        "bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr",
-        "var"}, out["root"]
+        "bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "run", "sbin", "tmp",
+        "usr", "var"}, out["root"]
+    assert out["run"] == []
+    assert out["var"] == ["runtime", "task"], out["var"]
     assert out["dev"] == ["fd", "full", "null", "random", "stderr", "stdin", "stdout",
                           "urandom", "zero"]
     assert "shadow" not in out["etc"] and "passwd" in out["etc"]

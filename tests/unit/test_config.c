@@ -62,6 +62,21 @@ main(void)
 	ok(c.pids_max == 64 && c.cpu_millicores == 1000 && c.tmp_max_mb == 512 &&
 		   c.sandbox_pool == 12,
 	   "sandbox defaults (SPEC §3 and docs)");
+	is_int(load("queue_wait_ms = 900001\n", &c, diag), -EINVAL, "queue_wait_ms above range");
+	ok(strstr(diag, "queue_wait_ms") != NULL, "diag names queue_wait_ms: %s", diag);
+	is_int(load("init_timeout_ms = 99\n", &c, diag), -EINVAL, "init_timeout_ms below range");
+	ok(strstr(diag, "init_timeout_ms") != NULL, "diag names init_timeout_ms: %s", diag);
+	is_int(load("runtime_dir = runtimes\n", &c, diag), -EINVAL, "relative runtime_dir");
+	ok(strstr(diag, "runtime_dir") != NULL, "diag names runtime_dir: %s", diag);
+	config_defaults(&c);
+	ok(c.queue_wait_ms == 10000 && c.init_timeout_ms == 10000 &&
+		   strcmp(c.runtime_dir, FAASD_RUNTIME_DIR) == 0,
+	   "hot instance defaults (packaging/faasd.conf says so)");
+	is_int(load("queue_wait_ms = 0\ninit_timeout_ms = 500\nruntime_dir = /opt/rt\n", &c, diag),
+	       0, "hot instance settings");
+	ok(c.queue_wait_ms == 0 && c.init_timeout_ms == 500 &&
+		   strcmp(c.runtime_dir, "/opt/rt") == 0,
+	   "hot instance settings applied");
 	is_int(load("log_level = debug\n", &c, diag), 0, "log level");
 	is_int(c.log_level, 7, "debug level");
 	config_defaults(&c);

@@ -119,6 +119,80 @@ main(void)
 	is_int(msg_invoke_done_decode(&in, &d), -EBADMSG, "unknown result refused");
 	msg_in_free(&in);
 
+	/* Hot instance messages. */
+	{
+		struct msg_hot h;
+
+		msg_out_init(&m, MSG_HOT_READY);
+		msg_put_u64(&m, MSG_T_ID, 7);
+		msg_put_u64(&m, MSG_T_DURATION_US, 1234);
+		msg_put_fd(&m, fd);
+		msg_send(sv[0], &m);
+		msg_out_free(&m);
+		msg_recv(sv[1], &in);
+		is_int(msg_hot_decode(&in, &h), 0, "ready decoded");
+		ok(h.id == 7 && h.duration_us == 1234 && h.fd >= 0, "ready fields and socket");
+		msg_in_free(&in);
+
+		msg_out_init(&m, MSG_HOT_READY);
+		msg_put_u64(&m, MSG_T_ID, 7);
+		msg_send(sv[0], &m);
+		msg_out_free(&m);
+		msg_recv(sv[1], &in);
+		is_int(msg_hot_decode(&in, &h), -EBADMSG, "ready without a socket refused");
+		msg_in_free(&in);
+
+		msg_out_init(&m, MSG_HOT_GONE);
+		msg_put_u64(&m, MSG_T_ID, 8);
+		msg_put_u64(&m, MSG_T_RESULT, INVOKE_INIT_FAILED);
+		msg_put_u64(&m, MSG_T_CODE, 4);
+		msg_put_str(&m, MSG_T_MESSAGE, "exited before it listened");
+		msg_send(sv[0], &m);
+		msg_out_free(&m);
+		msg_recv(sv[1], &in);
+		is_int(msg_hot_decode(&in, &h), 0, "gone decoded");
+		ok(h.result == INVOKE_INIT_FAILED && h.code == 4 && h.fd == -1 &&
+			   strcmp(h.message, "exited before it listened") == 0,
+		   "gone fields");
+		msg_in_free(&in);
+
+		msg_out_init(&m, MSG_HOT_GONE);
+		msg_put_u64(&m, MSG_T_ID, 8);
+		msg_put_u64(&m, MSG_T_RESULT, 99);
+		msg_send(sv[0], &m);
+		msg_out_free(&m);
+		msg_recv(sv[1], &in);
+		is_int(msg_hot_decode(&in, &h), -EBADMSG, "gone with an unknown result refused");
+		msg_in_free(&in);
+
+		msg_out_init(&m, MSG_HOT_STOP);
+		msg_put_u64(&m, MSG_T_ID, 8);
+		msg_put_u64(&m, MSG_T_CODE, 1);
+		msg_send(sv[0], &m);
+		msg_out_free(&m);
+		msg_recv(sv[1], &in);
+		is_int(msg_hot_decode(&in, &h), -EBADMSG, "stop with a field it has not refused");
+		msg_in_free(&in);
+
+		/* MSG_HOT_START carries MSG_INVOKE's fields, without a body. */
+		invoke_msg(&m, fd, false);
+		m.type = MSG_HOT_START;
+		msg_put_u64(&m, MSG_T_HAS_BODY, 0);
+		msg_send(sv[0], &m);
+		msg_out_free(&m);
+		msg_recv(sv[1], &in);
+		is_int(msg_invoke_decode(&in, &iv), 0, "hot start decoded");
+		ok(iv.body_fd == -1 && iv.nenv == 2, "hot start: no body, env");
+		msg_in_free(&in);
+		invoke_msg(&m, fd, true);
+		m.type = MSG_HOT_START;
+		msg_send(sv[0], &m);
+		msg_out_free(&m);
+		msg_recv(sv[1], &in);
+		is_int(msg_invoke_decode(&in, &iv), -EBADMSG, "hot start with a body refused");
+		msg_in_free(&in);
+	}
+
 	/* Raw garbage: bad magic, bad length, truncated field. */
 	is_int(raw_send(sv[0], "garbage-garbage", 15), 0, "send garbage");
 	is_int(msg_recv(sv[1], &in), -EBADMSG, "garbage refused");

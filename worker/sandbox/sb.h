@@ -131,8 +131,8 @@ struct sb_spec {
 	const char *etc_passwd; /* content of /etc/passwd, /etc/group */
 	const char *etc_group;
 	const char *etc_hosts;
-	const char *etc_resolv; /* /etc/resolv.conf of blanks */
-	const char *resolv;     /* at assignment: replaces it (host network), or NULL */
+	const char *etc_resolv;  /* /etc/resolv.conf of blanks */
+	const char *resolv;      /* at assignment: replaces it (host network), or NULL */
 	const char *runtime_dir; /* host dir of the runtime shims, bound read-only at
 				  * /var/runtime in every blank; NULL: none */
 	int run_fd;              /* at assignment: a detached tmpfs (sb_run_new) for

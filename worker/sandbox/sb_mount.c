@@ -98,8 +98,8 @@ int
 sb_root_build(const struct sb_spec *s, const char **what)
 {
 	static const char *const links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
-	static const char *const dirs[] = { "usr",  "etc", "var", "var/task", "var/runtime",
-					    "tmp",  "proc", "dev", "run" };
+	static const char *const dirs[] = { "usr", "etc",  "var", "var/task", "var/runtime",
+					    "tmp", "proc", "dev", "run" };
 	static const char *const devs[] = { "null", "zero", "full", "random", "urandom" };
 	static const char *const proc_ro[] = { "sys", "sysrq-trigger", "irq", "bus" };
 	static const char *const dev_links[][2] = { { "fd", "/proc/self/fd" },
@@ -192,8 +192,7 @@ sb_root_build(const struct sb_spec *s, const char **what)
 }
 
 int
-sb_root_assign(int code_fd, int run_fd, uint64_t tmp_bytes, const char *resolv,
-	       const char **what)
+sb_root_assign(int code_fd, int run_fd, uint64_t tmp_bytes, const char *resolv, const char **what)
 {
 	char opts[64];
 
@@ -202,7 +201,8 @@ sb_root_assign(int code_fd, int run_fd, uint64_t tmp_bytes, const char *resolv,
 	(void)str_printf(opts, sizeof(opts), "size=%llu,mode=1777", (unsigned long long)tmp_bytes);
 	STEP("/tmp", SYS(mount("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)));
 	if (run_fd >= 0)
-		STEP("/run", SYS(move_mount(run_fd, "", AT_FDCWD, "/run", MOVE_MOUNT_F_EMPTY_PATH)));
+		STEP("/run",
+		     SYS(move_mount(run_fd, "", AT_FDCWD, "/run", MOVE_MOUNT_F_EMPTY_PATH)));
 	STEP("code at /var/task",
 	     SYS(move_mount(code_fd, "", AT_FDCWD, "/var/task", MOVE_MOUNT_F_EMPTY_PATH)));
 	STEP("read-only root",

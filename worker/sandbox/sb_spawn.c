@@ -374,8 +374,8 @@ static void __attribute__((noreturn)) init_main(const struct sb_spec *sp, int sy
 	 * the init's copy of the worker's address space is not duplicated
 	 * only to be thrown away.  Its clone3 attempt meets ENOSYS from the
 	 * filter and it falls back to clone, which the filter allows. */
-	r = posix_spawn(&handler, path, NULL, NULL,
-			(char *const *)(s.argv ? s.argv : argv0), (char *const *)a.env);
+	r = posix_spawn(&handler, path, NULL, NULL, (char *const *)(s.argv ? s.argv : argv0),
+			(char *const *)a.env);
 	if (r != 0) {
 		int st = W_EXITCODE(127, 0); /* as a shell reports it */
 
