@@ -248,6 +248,45 @@ hex_decode(const char *in, uint8_t *out, size_t n)
 	return in[2 * n] == '\0' ? 0 : -EINVAL;
 }
 
+static uint64_t
+rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+void
+unique_bytes(void *buf, size_t n)
+{
+	static _Thread_local uint64_t st[4];
+	static _Thread_local bool seeded;
+	uint8_t *p = buf;
+
+	if (!seeded) {
+		if (random_bytes(st, sizeof(st)) < 0) {
+			/* No entropy: time and thread still keep ids apart. */
+			st[0] = now_mono_us();
+			st[1] = (uint64_t)(uintptr_t)&st ^ now_wall_ms();
+			st[2] = 0x9e3779b97f4a7c15ull;
+			st[3] = (uint64_t)getpid();
+		}
+		seeded = true;
+	}
+	while (n > 0) {
+		uint64_t r = rotl(st[1] * 5, 7) * 9, t = st[1] << 17;
+		size_t k = n < 8 ? n : 8;
+
+		st[2] ^= st[0];
+		st[3] ^= st[1];
+		st[1] ^= st[2];
+		st[0] ^= st[3];
+		st[2] ^= t;
+		st[3] = rotl(st[3], 45);
+		memcpy(p, &r, k);
+		p += k;
+		n -= k;
+	}
+}
+
 int
 random_bytes(void *buf, size_t n)
 {

@@ -120,4 +120,12 @@ int close_fds_except(const int *keep, size_t n);
 /* Fill buf with n cryptographically random bytes (getrandom).  0 or -errno. */
 int random_bytes(void *buf, size_t n);
 
+/*
+ * unique_bytes - fill buf with n bytes from a per-thread xoshiro256**
+ * generator seeded once by getrandom: unpredictable enough for ids that
+ * must not collide (invocation ids), cheap enough for every request, and
+ * never for secrets (tokens use random_bytes).
+ */
+void unique_bytes(void *buf, size_t n);
+
 #endif

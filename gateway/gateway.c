@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,18 +25,19 @@
 #include "log.h"
 #include "util.h"
 
-#define CTL_TAG    1000u
-#define GW_THREADS 4
+#define CTL_TAG 1000u
 
 static void *
 uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	struct gw *g = cls;
+	struct gw_loop *lp = cls;
+	struct gw *g = lp->gw;
 	struct req *q = calloc(1, sizeof(*q));
 
 	if (!q)
 		return NULL;
 	q->gw = g;
+	q->loop = lp->index;
 	q->conn = conn;
 	q->body_fd = q->out_fd = q->err_fd = -1;
 	q->done.stdout_fd = q->done.stderr_fd = -1;
@@ -387,15 +389,11 @@ io_main(void *arg)
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 
-			if (tag >= HOT_TAG_MIN)
-				hot_conn_event(g, evs[i].data.ptr, evs[i].events);
-			else if (tag == CTL_TAG)
+			if (tag == CTL_TAG)
 				ctl_readable(g);
 			else if (tag < GW_MAX_WORKERS)
 				worker_readable(g, (unsigned)tag);
 		}
-		/* Dead instances are freed only now: no event of this batch
-		 * can name them any more. */
 		hot_reap(g);
 		now = now_mono_us();
 		if (now >= next_tick) {
@@ -405,6 +403,107 @@ io_main(void *arg)
 			wait_ms = (int)((next_tick - now + 999) / 1000);
 	}
 	return NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap);
+
+/* The event loop this thread runs, or -1 (the I/O and main threads). */
+static _Thread_local int this_loop = -1;
+
+void
+gw_resume(struct req *q)
+{
+	MHD_resume_connection(q->conn);
+	if (this_loop != (int)q->loop) {
+		uint64_t one = 1;
+
+		(void)write(q->gw->loops[q->loop].wake_fd, &one, sizeof(one));
+	}
+}
+
+/*
+ * An event loop: MHD's own epoll set is one member of ours, the hot
+ * connections of the requests this loop serves are the others, so an
+ * instance's answer is read and the connection resumed and answered in the
+ * same thread, without a hand-off.
+ */
+static void *
+loop_main(void *arg)
+{
+	struct gw_loop *lp = arg;
+	struct gw *g = lp->gw;
+	struct epoll_event evs[64];
+	bool quiesced = false;
+
+	this_loop = (int)lp->index;
+	for (;;) {
+		MHD_UNSIGNED_LONG_LONG to = 1000;
+		int ms = 1000, n;
+
+		if (MHD_get_timeout(lp->mhd, &to) == MHD_YES)
+			ms = (int)MIN(to, (MHD_UNSIGNED_LONG_LONG)1000);
+		n = epoll_wait(lp->epfd, evs, ARRAY_SIZE(evs), ms);
+		if (n < 0 && errno != EINTR) {
+			log_err("epoll_wait: %s", strerror(errno));
+			_exit(1);
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+
+			if (tag >= HOT_TAG_MIN)
+				hot_conn_event(g, evs[i].data.ptr, evs[i].events, lp->index);
+			else if (tag == LOOP_TAG_WAKE) {
+				uint64_t v;
+
+				(void)read(lp->wake_fd, &v, sizeof(v));
+			}
+		}
+		if (!quiesced && atomic_load(&g->draining)) {
+			/* Stop accepting; the connections we have finish. */
+			(void)MHD_quiesce_daemon(lp->mhd);
+			quiesced = true;
+		}
+		MHD_run(lp->mhd);
+		atomic_fetch_add(&lp->epoch, 1);
+	}
+	return NULL;
+}
+
+static int
+loop_start(struct gw *g, unsigned i, int listen_fd)
+{
+	struct gw_loop *lp = &g->loops[i];
+	const union MHD_DaemonInfo *di;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd = i == 0 ? listen_fd : fcntl(listen_fd, F_DUPFD_CLOEXEC, 3);
+
+	lp->gw = g;
+	lp->index = i;
+	if (fd < 0)
+		return -errno;
+	lp->mhd = MHD_start_daemon(
+		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL,
+		NULL, access_cb, g, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_URI_LOG_CALLBACK,
+		uri_cb, lp, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, g,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)8192, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	if (!lp->mhd)
+		return -EIO;
+	di = MHD_get_daemon_info(lp->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
+	lp->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!di || lp->epfd < 0 || lp->wake_fd < 0)
+		return -EIO;
+	ev.data.u64 = LOOP_TAG_MHD;
+	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, di->epoll_fd, &ev) < 0)
+		return -errno;
+	ev.data.u64 = LOOP_TAG_WAKE;
+	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->wake_fd, &ev) < 0)
+		return -errno;
+	if (pthread_create(&lp->thread, NULL, loop_main, lp) != 0)
+		return -EAGAIN;
+	return 0;
 }
 
 static void
@@ -434,7 +533,16 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 	g->ctl_fd = ctl_fd;
 	g->listen_fd = listen_fd;
 	atomic_store(&g->max_body, (unsigned)cfg->max_body_bytes);
-	pthread_mutex_init(&g->lock, NULL);
+	{
+		/* Held for microseconds by the loops and the I/O thread:
+		 * spin a little before sleeping in the kernel. */
+		pthread_mutexattr_t ma;
+
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+		pthread_mutex_init(&g->lock, &ma);
+		pthread_mutexattr_destroy(&ma);
+	}
 	if (chdir(cfg->state_dir) < 0) {
 		log_err("cannot enter state directory %s: %s", cfg->state_dir, strerror(errno));
 		return 1;
@@ -476,18 +584,17 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 		log_err("cannot start the I/O thread");
 		return 1;
 	}
-	g->mhd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, access_cb, g, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)GW_THREADS, MHD_OPTION_URI_LOG_CALLBACK,
-		uri_cb, g, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, g,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)8192, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
-	if (!g->mhd) {
-		log_err("cannot start the HTTP server");
-		return 1;
+	{
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		g->nloops = (unsigned)MIN(MAX(cpus, 1L), (long)GW_MAX_LOOPS);
+	}
+	for (unsigned i = 0; i < g->nloops; i++) {
+		r = loop_start(g, i, listen_fd);
+		if (r < 0) {
+			log_err("cannot start HTTP event loop %u: %s", i, strerror(-r));
+			return 1;
+		}
 	}
 	{
 		struct msg_out m;
@@ -498,7 +605,7 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 		if (r < 0)
 			log_err("cannot tell the parent we are ready: %s", strerror(-r));
 	}
-	log_info("serving HTTP with %u threads, %u workers", GW_THREADS, nworkers);
+	log_info("serving HTTP with %u event loops, %u workers", g->nloops, nworkers);
 
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
@@ -508,7 +615,11 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 	}
 	/* Drain: stop accepting, let in-flight requests finish (bounded). */
 	atomic_store(&g->draining, true);
-	(void)MHD_quiesce_daemon(g->mhd);
+	for (unsigned i = 0; i < g->nloops; i++) {
+		uint64_t one = 1;
+
+		(void)write(g->loops[i].wake_fd, &one, sizeof(one));
+	}
 	deadline = now_mono_us() + g->cfg.drain_timeout_s * 1000000ull;
 	log_info("draining %u in-flight requests (up to %llu s)", atomic_load(&g->inflight),
 		 (unsigned long long)g->cfg.drain_timeout_s);
@@ -519,11 +630,10 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 	}
 	if (atomic_load(&g->inflight))
 		log_warn("drain timeout: %u requests still in flight", atomic_load(&g->inflight));
-	/* Stopping MHD with suspended connections is not allowed; exit
-	 * directly once the drain is over. */
-	if (!atomic_load(&g->inflight))
-		MHD_stop_daemon(g->mhd);
-	store_close(atomic_load(&g->inflight) ? NULL : g->store);
+	/* The loops still run MHD (keep-alive connections may still send
+	 * API requests), so the store stays open: the process ends with
+	 * them, and SQLite's journal keeps every committed change.  What was
+	 * in flight past the drain timeout is cut off by the exit. */
 	log_info("gateway stopped");
 	_exit(0);
 }

@@ -235,12 +235,29 @@ struct hot {
 	uint64_t next_tick_us;
 };
 
+/*
+ * An event loop of the gateway: one MHD daemon in external-epoll mode
+ * (all of them accept on the listen socket) and the hot-instance
+ * connections of the requests it serves, in one epoll set, one thread.
+ */
+#define GW_MAX_LOOPS 8
+struct gw_loop {
+	struct gw *gw;
+	unsigned index;
+	struct MHD_Daemon *mhd;
+	int epfd;
+	int wake_fd; /* eventfd: drain starts */
+	pthread_t thread;
+	_Atomic uint64_t epoch; /* batches of events handled (hot.c frees by it) */
+};
+
 struct gw {
 	struct faasd_config cfg;
 	struct store *store;
 	struct auth_cache *auth;
 	struct rcache *routes; /* what serves an invocation, without SQLite */
-	struct MHD_Daemon *mhd;
+	struct gw_loop loops[GW_MAX_LOOPS];
+	unsigned nloops;
 	int listen_fd;
 	int ctl_fd; /* to the parent */
 	int epfd;   /* worker sockets + ctl, served by the I/O thread */
@@ -288,6 +305,7 @@ struct hx {
 /* Per-request state, created by the URI callback, freed when MHD completes. */
 struct req {
 	struct gw *gw;
+	unsigned loop; /* the event loop serving its connection */
 	struct MHD_Connection *conn;
 	char *uri; /* raw request target, query included */
 	struct route route;
@@ -341,6 +359,11 @@ enum MHD_Result code_begin(struct req *q, const char *method);
 int code_upload_chunk(struct req *q, const char *data, size_t len);
 enum MHD_Result code_finish(struct req *q);
 
+/* gateway.c: resume q's suspended connection; from a thread other than
+ * q's event loop, that loop is woken too (MHD's own signal does not reach
+ * an externally run daemon's loop). */
+void gw_resume(struct req *q);
+
 /* gateway.c: for a declared Content-Length over q->body_limit, either
  * queue the 413 now (returns true, *ret set) or mark the request so the body
  * is read and dropped and the 413 sent once it is in (returns false). */
@@ -371,7 +394,8 @@ void invoke_report(struct req *q, unsigned http, const char *status, uint64_t du
  * hot_dispatch: the body is in; send q to an idle instance of its version,
  * or queue it (starting an instance when the caps allow).  Suspends q.
  * hot_worker_msg: MSG_HOT_READY / MSG_HOT_GONE from worker i (I/O thread).
- * hot_conn_event: a connection to an instance is readable/writable.
+ * hot_conn_event: a connection to an instance is readable/writable (in
+ * the epoll set of event loop "loop").
  * hot_tick: timeouts, queue waits, idle instances; returns ms to the next.
  * hot_worker_down: worker i is gone with its instances.
  * hot_respond: answer q once it was resumed (MHD thread).
@@ -379,15 +403,17 @@ void invoke_report(struct req *q, unsigned http, const char *status, uint64_t du
  */
 enum MHD_Result hot_dispatch(struct req *q);
 void hot_worker_msg(struct gw *g, unsigned worker, struct msg_in *in);
-void hot_conn_event(struct gw *g, struct hconn *c, uint32_t events);
+void hot_conn_event(struct gw *g, struct hconn *c, uint32_t events, unsigned loop);
 int hot_tick(struct gw *g);
 void hot_worker_down(struct gw *g, unsigned worker);
 enum MHD_Result hot_respond(struct req *q);
 void hot_req_free(struct req *q);
-/* Free instances that died since the last call (I/O thread, between
- * batches of events). */
+/* Free instances that died, once every event loop has finished the batch
+ * of events it was in then (I/O thread). */
 void hot_reap(struct gw *g);
 /* An epoll tag is a hot connection (a pointer) when above this. */
-#define HOT_TAG_MIN 65536u
+#define HOT_TAG_MIN   65536u
+#define LOOP_TAG_MHD  1u
+#define LOOP_TAG_WAKE 2u
 
 #endif

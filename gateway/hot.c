@@ -48,21 +48,11 @@
 #define BROKEN_GRACE_US  300000u   /* connection lost: wait this long for the reason */
 #define POOL_LINGER_US   60000000u /* an empty pool is forgotten after this */
 #define HOT_HEAD_RESERVE 16384u
-/*
- * Inline completion: for a version whose recent answers came fast, the MHD
- * thread that sent the request waits for the answer itself, at most a few
- * times that long (bounded by INLINE_MAX_US), and answers without
- * suspending the connection: two thread hand-offs fewer per invocation.
- * Slower versions, and answers that take longer, go the suspended way, so
- * a slow function never holds an HTTP thread for more than INLINE_MAX_US.
- */
-#define INLINE_START_US  5000u
-#define INLINE_BELOW_US  600u
-#define INLINE_MAX_US    1500u
 
 struct hconn {
 	int fd;
-	bool inline_wait; /* an MHD thread waits for the answer itself */
+	int loop;      /* whose epoll set holds it, or -1 */
+	bool want_out; /* registered for EPOLLOUT too */
 	unsigned uses;
 	struct hinst *inst;
 	struct req *q; /* the invocation using it, or NULL */
@@ -78,10 +68,7 @@ struct hinst {
 	unsigned busy, cap, connecting;
 	bool served; /* has served an invocation (the next ones are warm) */
 	uint64_t born_us, idle_since_us, init_us;
-	/* Why it left service, for an exchange that was waited for inline. */
-	unsigned dead_status;
-	const char *dead_code;
-	char dead_msg[256];
+	uint64_t epochs[GW_MAX_LOOPS]; /* the loops' epochs when it died */
 	struct hinst *next;
 	struct hconn conns[];
 };
@@ -98,7 +85,6 @@ struct hpool {
 	uint64_t timeout_ms;
 	int64_t tenant_max;
 	unsigned ninst, nstarting;
-	uint64_t ewma_us; /* recent time from request sent to response read */
 	struct hinst *insts;
 	struct req *whead, *wtail;
 	unsigned nwait;
@@ -165,7 +151,6 @@ pool_get(struct gw *g, struct req *q)
 	p->timeout_ms = (uint64_t)cfg_int(p->config, "timeout_s") * 1000;
 	p->tenant_max = q->hx.tenant_max;
 	p->empty_since_us = now_mono_us();
-	p->ewma_us = INLINE_START_US;
 	b = pool_hash(p->tenant, p->function, p->version);
 	p->next = g->hot.buckets[b];
 	g->hot.buckets[b] = p;
@@ -190,7 +175,7 @@ resume(struct req *q)
 {
 	q->answered = true;
 	q->suspended = false;
-	MHD_resume_connection(q->conn);
+	gw_resume(q);
 }
 
 static void
@@ -289,18 +274,17 @@ inst_bury(struct gw *g, struct hinst *in, unsigned status, const char *code, con
 	if (g->workers[in->worker].hot)
 		g->workers[in->worker].hot--;
 	g->hot.ninst--;
-	in->dead_status = status;
-	in->dead_code = code;
-	(void)str_copy(in->dead_msg, sizeof(in->dead_msg), msg);
 	for (unsigned i = 0; i < in->cap; i++) {
 		struct hconn *c = &in->conns[i];
 
-		if (c->inline_wait)
-			continue; /* its MHD thread finds the instance dead */
 		conn_close(c);
 		if (c->q)
 			fail_q(c->q, status, code, "%s", msg);
 	}
+	/* A loop may hold an event for one of its connections in the batch
+	 * it is handling now: freed once every loop is past that batch. */
+	for (unsigned i = 0; i < g->nloops; i++)
+		in->epochs[i] = atomic_load(&g->loops[i].epoch);
 	in->next = graveyard;
 	graveyard = in;
 }
@@ -424,6 +408,7 @@ spawn(struct gw *g, struct hpool *p)
 	in->born_us = in->idle_since_us = now_mono_us();
 	for (unsigned i = 0; i < in->cap; i++) {
 		in->conns[i].fd = -1;
+		in->conns[i].loop = -1;
 		in->conns[i].inst = in;
 	}
 
@@ -494,24 +479,47 @@ spawn(struct gw *g, struct hpool *p)
 
 /* ---- the exchange ---- */
 
-/* Connections are in the epoll set one-shot: the I/O thread hears of one
- * only when armed for the exchange in progress, so an MHD thread may read
- * an answer inline without the I/O thread racing it. */
+/*
+ * A connection sits, level-triggered, in the epoll set of the loop whose
+ * request used it last: idle, its events mean the handler closed it; busy,
+ * the answer.  Moving it to another loop's set costs two epoll_ctl calls,
+ * so free_conn prefers connections already in the right set.
+ */
 static void
 conn_arm(struct gw *g, struct hconn *c, bool out)
 {
-	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT | (out ? EPOLLOUT : 0u), .data.ptr = c
-	};
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0u),
+				  .data.ptr = c };
 
-	if (c->fd >= 0 && epoll_ctl(g->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+	if (c->fd < 0 || c->loop < 0 || c->want_out == out)
+		return;
+	c->want_out = out;
+	if (epoll_ctl(g->loops[c->loop].epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
 		log_warn("epoll mod: %s", strerror(errno));
+}
+
+/* Move c into the epoll set of the loop serving the request it gets. */
+static void
+conn_attach(struct gw *g, struct hconn *c, unsigned loop)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+
+	if (c->loop == (int)loop || c->fd < 0)
+		return;
+	if (c->loop >= 0)
+		(void)epoll_ctl(g->loops[c->loop].epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->loop = (int)loop;
+	c->want_out = false;
+	if (epoll_ctl(g->loops[loop].epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		log_warn("epoll add: %s", strerror(errno));
+		c->loop = -1;
+	}
 }
 
 static void conn_lost(struct gw *g, struct hconn *c);
 
 /* Write what is left of the request; arms for EPOLLOUT if the socket is
- * full, else (unless the exchange is waited for inline) for the answer. */
+ * full, else for the answer. */
 static void
 conn_write(struct gw *g, struct hconn *c)
 {
@@ -534,7 +542,6 @@ conn_write(struct gw *g, struct hconn *c)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno == EAGAIN) {
-			c->inline_wait = false;
 			conn_arm(g, c, true);
 			return;
 		}
@@ -544,12 +551,12 @@ conn_write(struct gw *g, struct hconn *c)
 		}
 		q->hx.sent += (size_t)w;
 	}
-	if (q && !c->inline_wait)
+	if (q)
 		conn_arm(g, c, false);
 }
 
 static void
-assign(struct gw *g, struct hconn *c, struct req *q, bool inl)
+assign(struct gw *g, struct hconn *c, struct req *q)
 {
 	struct hinst *in = c->inst;
 	uint64_t now = now_mono_us();
@@ -570,7 +577,6 @@ assign(struct gw *g, struct hconn *c, struct req *q, bool inl)
 	memset(&q->hx.chunk, 0, sizeof(q->hx.chunk));
 	q->hx.sent_us = now;
 	q->hx.deadline_us = now + in->pool->timeout_ms * 1000;
-	c->inline_wait = inl;
 	/* The deadline field was reserved with 13 digits when the head was
 	 * built; the time counts from now. */
 	if (q->hx.deadline_off >= 0) {
@@ -579,20 +585,32 @@ assign(struct gw *g, struct hconn *c, struct req *q, bool inl)
 		(void)str_printf(dl, sizeof(dl), "%013llu", (unsigned long long)wall);
 		memcpy(q->hx.out + q->hx.deadline_off, dl, 13);
 	}
+	conn_attach(g, c, q->loop);
 	conn_write(g, c);
 }
 
+/* An open, idle connection of p, preferably one already in loop's epoll
+ * set (no move between sets). */
 static struct hconn *
-free_conn(struct hpool *p)
+free_conn(struct hpool *p, unsigned loop)
 {
+	struct hconn *any = NULL;
+
 	for (struct hinst *in = p->insts; in; in = in->next) {
 		if (in->state != HI_READY || in->busy >= in->cap)
 			continue;
-		for (unsigned i = 0; i < in->cap; i++)
-			if (in->conns[i].fd >= 0 && !in->conns[i].q)
-				return &in->conns[i];
+		for (unsigned i = 0; i < in->cap; i++) {
+			struct hconn *c = &in->conns[i];
+
+			if (c->fd < 0 || c->q)
+				continue;
+			if (c->loop == (int)loop)
+				return c;
+			if (!any)
+				any = c;
+		}
 	}
-	return NULL;
+	return any;
 }
 
 /* Give waiting invocations to free connections, and ask for what more
@@ -603,13 +621,13 @@ pool_serve(struct gw *g, struct hpool *p)
 	unsigned coming = 0;
 
 	while (p->whead) {
-		struct hconn *c = free_conn(p);
 		struct req *q = p->whead;
+		struct hconn *c = free_conn(p, q->loop);
 
 		if (!c)
 			break;
 		wait_unlink(q);
-		assign(g, c, q, false);
+		assign(g, c, q);
 	}
 	if (!p->nwait)
 		return;
@@ -641,7 +659,6 @@ release(struct hconn *c, bool reuse)
 {
 	struct req *q = c->q;
 	struct hinst *in = c->inst;
-	struct hpool *p = in->pool;
 	uint64_t now = now_mono_us();
 
 	c->q = NULL;
@@ -651,7 +668,6 @@ release(struct hconn *c, bool reuse)
 	if (!reuse)
 		conn_close(c);
 	q->hx.done_us = now;
-	p->ewma_us = (p->ewma_us * 7 + (now - q->hx.sent_us)) / 8;
 }
 
 static void
@@ -662,11 +678,6 @@ finish(struct gw *g, struct hconn *c, bool reuse)
 
 	release(c, reuse);
 	resume(q);
-	if (c->fd >= 0) {
-		struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
-
-		(void)epoll_ctl(g->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-	}
 	pool_serve(g, p);
 }
 
@@ -806,10 +817,10 @@ conn_read(struct gw *g, struct hconn *c)
 		return;
 	}
 	r = hx_read(g, c->fd, &q->hx, diag, sizeof(diag));
+	if (r == 0)
+		return; /* more to come: the socket stays in the loop's set */
 	if (r == 1)
 		finish(g, c, !q->hx.resp.close);
-	else if (r == 0)
-		conn_arm(g, c, false);
 	else if (r == -1)
 		conn_bad(g, c, diag);
 	else if (r == -2)
@@ -822,89 +833,19 @@ conn_read(struct gw *g, struct hconn *c)
 }
 
 void
-hot_conn_event(struct gw *g, struct hconn *c, uint32_t events)
+hot_conn_event(struct gw *g, struct hconn *c, uint32_t events, unsigned loop)
 {
 	pthread_mutex_lock(&g->lock);
-	if (c->fd >= 0 && !c->inline_wait) {
+	/* An event fetched before the connection moved to another loop's
+	 * set, or before it was closed, is stale. */
+	if (c->fd >= 0 && c->loop == (int)loop) {
 		if ((events & EPOLLOUT) && c->q &&
 		    c->q->hx.sent < c->q->hx.out_len + c->q->body_len)
-			conn_write(g, c); /* arms again, for more room or the answer */
+			conn_write(g, c);
 		else if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			conn_read(g, c);
-		else
-			conn_arm(g, c, false);
 	}
 	pthread_mutex_unlock(&g->lock);
-}
-
-/*
- * The MHD thread waits up to budget_us for the answer on c, which it owns
- * (inline_wait) so nobody else touches the exchange.  Then, under the
- * lock: a complete answer is served at once (returns true); anything else
- * suspends q and hands the exchange to the asynchronous path.
- */
-static bool
-inline_finish(struct gw *g, struct hconn *c, struct req *q, uint64_t budget_us)
-{
-	uint64_t end = now_mono_us() + budget_us;
-	char diag[160] = "";
-	struct hinst *in = c->inst;
-	int r;
-
-	for (;;) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-		uint64_t now;
-		struct timespec ts;
-
-		r = hx_read(g, c->fd, &q->hx, diag, sizeof(diag));
-		now = now_mono_us();
-		if (r != 0 || now >= end)
-			break;
-		ts = (struct timespec){ 0, (long)(end - now) * 1000 };
-		if (ppoll(&pfd, 1, &ts, NULL) == 0) {
-			r = hx_read(g, c->fd, &q->hx, diag, sizeof(diag));
-			break;
-		}
-	}
-	pthread_mutex_lock(&g->lock);
-	c->inline_wait = false;
-	if (in->state == HI_DEAD) {
-		/* Taken out of service meanwhile; a complete answer still counts. */
-		conn_close(c);
-		if (r == 1) {
-			c->q = NULL;
-			q->hx.conn = NULL;
-			q->hx.done_us = now_mono_us();
-			pthread_mutex_unlock(&g->lock);
-			return true;
-		}
-		MHD_suspend_connection(q->conn);
-		q->suspended = true;
-		fail_q(q, in->dead_status, in->dead_code, "%s", in->dead_msg);
-		pthread_mutex_unlock(&g->lock);
-		return false;
-	}
-	if (r == 1) {
-		release(c, !q->hx.resp.close);
-		pool_serve(g, in->pool);
-		pthread_mutex_unlock(&g->lock);
-		return true;
-	}
-	MHD_suspend_connection(q->conn);
-	q->suspended = true;
-	if (r == 0)
-		conn_arm(g, c, false);
-	else if (r == -1)
-		conn_bad(g, c, diag);
-	else if (r == -2)
-		conn_lost(g, c);
-	else {
-		fail_q(q, 502, "function_error", "handler response larger than %llu bytes",
-		       (unsigned long long)g->cfg.max_output_bytes);
-		conn_close(c);
-	}
-	pthread_mutex_unlock(&g->lock);
-	return false;
 }
 
 /* ---- the request ---- */
@@ -1056,33 +997,23 @@ hot_dispatch(struct req *q)
 	struct gw *g = q->gw;
 	struct hpool *p;
 	struct hconn *c;
-	uint64_t budget = 0;
 
 	q->hx.head_req = strcmp(q->method, "HEAD") == 0;
 	if (build_head(q) < 0)
 		return gw_error(q, 500, "internal", "out of memory");
+	/* The answer comes later: from this loop when the instance answers,
+	 * or from another thread (queue, failures).  Suspended first, so
+	 * that any of them may resume it at once. */
+	MHD_suspend_connection(q->conn);
+	q->suspended = true;
 	pthread_mutex_lock(&g->lock);
 	q->started_us = now_mono_us();
 	p = pool_get(g, q);
-	c = p && !p->whead ? free_conn(p) : NULL;
-	if (c) {
-		if (p->ewma_us < INLINE_BELOW_US)
-			budget = MIN(p->ewma_us * 4 + 200, (uint64_t)INLINE_MAX_US);
-		assign(g, c, q, budget > 0);
-		if (c->inline_wait) {
-			pthread_mutex_unlock(&g->lock);
-			if (inline_finish(g, c, q, budget))
-				return hot_respond(q);
-			return MHD_YES;
-		}
-	}
-	/* Everything else answers later, from another thread. */
-	MHD_suspend_connection(q->conn);
-	q->suspended = true;
+	c = p && !p->whead ? free_conn(p, q->loop) : NULL;
 	if (!p)
 		fail_q(q, 500, "internal", "out of memory");
 	else if (c)
-		; /* sent; the I/O thread reads the answer */
+		assign(g, c, q);
 	else if (!g->cfg.queue_wait_ms && !p->nstarting &&
 		 count_insts(g, p->tenant, p->function) >= p->max)
 		fail_q(q, 429, "throttled", "all %u instances of %s are busy", p->max, p->function);
@@ -1166,17 +1097,11 @@ hot_worker_msg(struct gw *g, unsigned worker, struct msg_in *in)
 		if (!slot) {
 			close(h.fd);
 		} else {
-			/* Idle, it is watched for the handler closing it; armed
-			 * for the answer per exchange (conn_arm). */
-			struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT,
-						  .data.ptr = slot };
-
+			/* In no loop's epoll set until a request of that loop
+			 * uses it (conn_attach). */
 			slot->fd = h.fd;
+			slot->loop = -1;
 			slot->uses = 0;
-			if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, h.fd, &ev) < 0) {
-				log_err("epoll add: %s", strerror(errno));
-				conn_close(slot);
-			}
 		}
 		if (it && it->state == HI_STARTING) {
 			it->state = HI_READY;
@@ -1200,7 +1125,7 @@ hot_worker_msg(struct gw *g, unsigned worker, struct msg_in *in)
 		inst_bury(g, it, status, code, msg);
 		/* Those waiting for the failed start fail with it, unless
 		 * another instance is up to serve them. */
-		if (init && !free_conn(p) && p->nstarting == 0) {
+		if (init && !free_conn(p, 0) && p->nstarting == 0) {
 			bool any_ready = false;
 
 			for (struct hinst *o = p->insts; o; o = o->next)
@@ -1254,7 +1179,7 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 			struct hconn *c = &in->conns[i];
 			struct req *q = c->q;
 
-			if (!q || c->inline_wait)
+			if (!q)
 				continue;
 			*busy = true;
 			if (q->hx.broken_us && now - q->hx.broken_us > BROKEN_GRACE_US &&
@@ -1336,15 +1261,15 @@ hot_reap(struct gw *g)
 		struct hinst *n = dead->next;
 		bool held = false;
 
-		pthread_mutex_lock(&g->lock);
-		for (unsigned i = 0; i < dead->cap; i++)
-			held |= dead->conns[i].inline_wait;
+		for (unsigned i = 0; i < g->nloops; i++)
+			held |= atomic_load(&g->loops[i].epoch) <= dead->epochs[i];
 		if (held) {
-			/* An MHD thread still waits on it: next time. */
+			/* A loop is still in the batch it was in: next time. */
+			pthread_mutex_lock(&g->lock);
 			dead->next = graveyard;
 			graveyard = dead;
+			pthread_mutex_unlock(&g->lock);
 		}
-		pthread_mutex_unlock(&g->lock);
 		if (!held)
 			free(dead);
 		dead = n;

@@ -221,7 +221,7 @@ make_invocation_id(char out[40])
 	uint8_t b[16];
 	char h[33];
 
-	(void)random_bytes(b, sizeof(b));
+	unique_bytes(b, sizeof(b));
 	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* UUID version 4 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
 	hex_encode(b, sizeof(b), h);
@@ -299,7 +299,7 @@ invoke_dispatch(struct req *q, const char *method)
 	if (r < 0) {
 		log_err("sending invocation to worker %d failed: %s", best, strerror(-r));
 		q->suspended = false;
-		MHD_resume_connection(q->conn);
+		gw_resume(q);
 		return gw_errno(q, r == -EMSGSIZE ? -E2BIG : -EBUSY,
 				r == -EMSGSIZE ? "request headers too large"
 					       : "worker unavailable; retry shortly");
@@ -343,7 +343,7 @@ invoke_complete(struct gw *g, unsigned worker, struct msg_invoke_done *d)
 	q->done = *d;
 	q->answered = true;
 	q->suspended = false;
-	MHD_resume_connection(q->conn);
+	gw_resume(q);
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -366,7 +366,7 @@ invoke_fail_worker(struct gw *g, unsigned worker)
 		q->done.stdout_fd = q->done.stderr_fd = -1;
 		q->answered = true;
 		q->suspended = false;
-		MHD_resume_connection(q->conn);
+		gw_resume(q);
 	}
 	g->workers[worker].inflight = 0;
 	pthread_mutex_unlock(&g->lock);

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -867,6 +868,22 @@ kill_all(struct wk *w)
 		(void)sb_cgroup_remove(w->cg, w->recycled[--w->nrecycled]);
 	for (struct inst *it = w->insts; it; it = it->next)
 		kill_inst(w, it);
+	/* Before this worker exits, its sandboxes are gone: an init's exit
+	 * completes only once everything in its pid namespace is reaped.
+	 * Bounded, so a stuck kernel cannot hold the shutdown. */
+	{
+		uint64_t end = now_mono_us() + 3000000u;
+
+		for (struct inst *it = w->insts; it; it = it->next) {
+			struct pollfd pfd = { .fd = it->pidfd, .events = POLLIN };
+			uint64_t now = now_mono_us();
+
+			if (it->pidfd < 0 || now >= end)
+				continue;
+			(void)poll(&pfd, 1, (int)((end - now) / 1000));
+			(void)waitpid(it->pid, NULL, WNOHANG);
+		}
+	}
 }
 
 int
