@@ -135,6 +135,7 @@ install: all
 
 bench: all
 	sh bench/run.sh $(O)
+	sh bench/hot.sh $(O)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -101,22 +101,43 @@ FAASCTL_TOKEN=$(cat "$work/state/admin.token")
 export FAASCTL_TOKEN
 auth="Authorization: Bearer $FAASCTL_TOKEN"
 "$O/faasctl" tenant create bench >/dev/null
-"$O/faasctl" --tenant bench deploy "$work/ok" --name ok --runtime http --handler ok >/dev/null
+# Like nginx's upstream: one handler process taking every connection
+# (concurrency_per_instance 64), and Lambda-style: one invocation at a
+# time per instance, as many instances as connections.
+cat >"$work/ok/faas.json" <<'JSON'
+{"name": "ok", "runtime": "http", "handler": "ok", "concurrency_per_instance": 64,
+ "max_instances": 1}
+JSON
+"$O/faasctl" --tenant bench deploy "$work/ok" >/dev/null
+mkdir -p "$work/ok1"
+cp "$work/ok/ok" "$work/ok1/ok"
+chmod 755 "$work/ok1"
+cat >"$work/ok1/faas.json" <<'JSON'
+{"name": "ok1", "runtime": "http", "handler": "ok", "max_instances": 64}
+JSON
+"$O/faasctl" --tenant bench deploy "$work/ok1" >/dev/null
 cat >"$work/py/app.py" <<'PY'
 def handler(event, context):
     return {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": "ok\n"}
 PY
 "$O/faasctl" --tenant bench deploy "$work/py" --name py --runtime python3 \
 	--handler app.handler >/dev/null
-curl -sf -H "$auth" http://127.0.0.1:18093/fn/bench/ok >/dev/null
-curl -sf -H "$auth" http://127.0.0.1:18093/fn/bench/py >/dev/null
+for f in ok ok1 py; do
+	curl -sf -H "$auth" http://127.0.0.1:18093/fn/bench/$f >/dev/null
+done
 
 for c in 1 16 64; do
 	line "nginx return 200, $c conn" "$c" http://127.0.0.1:18091/
 	line "nginx proxy -> hot_ok, $c conn" "$c" http://127.0.0.1:18092/
 	line "faasd http hot_ok, $c conn" "$c" http://127.0.0.1:18093/fn/bench/ok "$auth"
+	line "faasd http hot_ok 1/instance, $c conn" "$c" http://127.0.0.1:18093/fn/bench/ok1 \
+		"$auth"
 	line "faasd python3 warm, $c conn" "$c" http://127.0.0.1:18093/fn/bench/py "$auth"
 done
+if grep -q . "$work/nginx.err" 2>/dev/null; then
+	echo "nginx's error log:"
+	tail -3 "$work/nginx.err"
+fi
 
 # Cold starts of python3: a fresh version each time (new env value), one
 # invocation each, next to the interpreter's own start-up.

@@ -95,8 +95,7 @@ method_not_allowed(struct req *q, const char *method, const char *allow)
 	resp = MHD_create_response_from_buffer_with_free_callback(strlen(text), text, free);
 	MHD_add_response_header(resp, "Allow", allow);
 	MHD_add_response_header(resp, "Content-Type", "application/json");
-	r = MHD_queue_response(q->conn, 405, resp);
-	MHD_destroy_response(resp);
+	r = gw_queue(q, 405, resp);
 	return r;
 }
 

@@ -27,6 +27,8 @@
 
 #define CTL_TAG 1000u
 
+static void work_push(struct req *q);
+
 static void *
 uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -70,6 +72,8 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (q->done.stderr_fd >= 0)
 		close(q->done.stderr_fd);
 	hot_req_free(q);
+	if (q->resp)
+		MHD_destroy_response(q->resp);
 	EVP_MD_CTX_free(q->md);
 	json_decref(q->sr.config);
 	free(q->body);
@@ -242,6 +246,17 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 	}
 	if (q->suspended)
 		return MHD_YES;
+	if (q->resp) {
+		struct MHD_Response *resp = q->resp;
+		enum MHD_Result r;
+
+		q->resp = NULL;
+		r = MHD_queue_response(conn, q->resp_status, resp);
+		MHD_destroy_response(resp);
+		return r;
+	}
+	if (q->offloaded)
+		return MHD_NO; /* done off the loop without an answer: drop it */
 	if (q->answered)
 		return invoke_respond(q);
 	if (q->too_large)
@@ -249,14 +264,57 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 				"request body exceeds the limit of %zu bytes", q->body_limit);
 	if (q->route_err)
 		return gw_errno(q, q->route_err, "could not store the request body");
-	switch (q->route.kind) {
-	case ROUTE_INVOKE:
+	if (q->route.kind == ROUTE_INVOKE)
 		return invoke_dispatch(q, method);
-	case ROUTE_CODE:
-		return code_finish(q);
-	default:
-		return api_dispatch(q, method);
+	/* The rest may block (SQLite, unpacking): off the loop. */
+	work_push(q);
+	return MHD_YES;
+}
+
+static void
+work_push(struct req *q)
+{
+	struct gw_work *w = &q->gw->work;
+
+	q->offloaded = true;
+	MHD_suspend_connection(q->conn);
+	q->suspended = true;
+	pthread_mutex_lock(&w->lock);
+	q->work_next = NULL;
+	if (w->tail)
+		w->tail->work_next = q;
+	else
+		w->head = q;
+	w->tail = q;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void *
+work_main(void *arg)
+{
+	struct gw *g = arg;
+	struct gw_work *w = &g->work;
+
+	for (;;) {
+		struct req *q;
+
+		pthread_mutex_lock(&w->lock);
+		while (!w->head)
+			pthread_cond_wait(&w->cond, &w->lock);
+		q = w->head;
+		w->head = q->work_next;
+		if (!w->head)
+			w->tail = NULL;
+		pthread_mutex_unlock(&w->lock);
+		if (q->route.kind == ROUTE_CODE)
+			(void)code_finish(q);
+		else
+			(void)api_dispatch(q, q->method);
+		q->suspended = false;
+		gw_resume(q);
 	}
+	return NULL;
 }
 
 /* ---- I/O thread: worker replies and parent control ---- */
@@ -589,6 +647,13 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 
 		g->nloops = (unsigned)MIN(MAX(cpus, 1L), (long)GW_MAX_LOOPS);
 	}
+	pthread_mutex_init(&g->work.lock, NULL);
+	pthread_cond_init(&g->work.cond, NULL);
+	for (unsigned i = 0; i < GW_WORK_THREADS; i++)
+		if (pthread_create(&g->work.threads[i], NULL, work_main, g) != 0) {
+			log_err("cannot start the API threads");
+			return 1;
+		}
 	for (unsigned i = 0; i < g->nloops; i++) {
 		r = loop_start(g, i, listen_fd);
 		if (r < 0) {

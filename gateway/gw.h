@@ -251,6 +251,16 @@ struct gw_loop {
 	_Atomic uint64_t epoch; /* batches of events handled (hot.c frees by it) */
 };
 
+/* Blocking work (API calls, code uploads) runs on these threads, so an
+ * event loop never waits for SQLite or libarchive. */
+#define GW_WORK_THREADS 2
+struct gw_work {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct req *head, *tail;
+	pthread_t threads[GW_WORK_THREADS];
+};
+
 struct gw {
 	struct faasd_config cfg;
 	struct store *store;
@@ -271,6 +281,7 @@ struct gw {
 	atomic_bool draining;
 	atomic_uint max_body;
 	struct hot hot;
+	struct gw_work work;
 };
 
 /* A hot invocation's exchange with its instance (hot.c). */
@@ -338,9 +349,18 @@ struct req {
 	const char *method;
 	void *scratch; /* per-call helper state */
 	struct hx hx;
+	/* API calls run off the event loops (SQLite, unpacking may take a
+	 * while): the answer waits here for the loop (gw_queue). */
+	bool offloaded;
+	struct MHD_Response *resp;
+	unsigned resp_status;
+	struct req *work_next;
 };
 
-/* respond.c */
+/* respond.c.  gw_queue is how every API answer is queued (it takes resp):
+ * at once, or, for a request handled off its event loop (offloaded), kept
+ * in q until the loop resumes it. */
+enum MHD_Result gw_queue(struct req *q, unsigned status, struct MHD_Response *resp);
 enum MHD_Result gw_json(struct req *q, unsigned status, json_t *body);
 enum MHD_Result gw_error(struct req *q, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

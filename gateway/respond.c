@@ -31,9 +31,27 @@ gw_json(struct req *q, unsigned status, json_t *body)
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");
-	ret = MHD_queue_response(q->conn, status, resp);
-	MHD_destroy_response(resp);
+	ret = gw_queue(q, status, resp);
 	return ret;
+}
+
+enum MHD_Result
+gw_queue(struct req *q, unsigned status, struct MHD_Response *resp)
+{
+	enum MHD_Result r;
+
+	if (q->offloaded) {
+		/* Off the loop: MHD takes responses only in its own
+		 * callbacks, so the loop queues this one when it resumes q. */
+		if (q->resp)
+			MHD_destroy_response(q->resp);
+		q->resp = resp;
+		q->resp_status = status;
+		return MHD_YES;
+	}
+	r = MHD_queue_response(q->conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
 }
 
 static enum MHD_Result

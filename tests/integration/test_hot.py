@@ -472,3 +472,34 @@ def test_bench_handler_runs_hot(faasd):
         s, h, body = get(faasd, "hotok", "ok", tok)
         assert s == 200 and body == b"ok\n"
     assert h["x-faas-cold"] == "0"
+
+
+def test_api_work_does_not_stall_invocations(faasd):
+    """Code uploads and other API calls run off the HTTP event loops: while
+    a 30 MiB archive is uploaded and unpacked, invocations stay fast."""
+    import os
+    import threading
+    tok = faasd.tenant("hotapi")
+    with open(HOT_OK, "rb") as f:
+        faasd.deploy("hotapi", tok, "ok", {"ok": (f.read(), 0o755)}, runtime="http",
+                     handler="ok")
+    get(faasd, "hotapi", "ok", tok)
+    big = make_tgz({"blob.bin": (os.urandom(30 << 20), 0o644), "h.sh": "#!/bin/sh\necho\n"})
+    done = threading.Event()
+
+    def upload():
+        try:
+            faasd.upload("hotapi", tok, big)
+        finally:
+            done.set()
+    t = threading.Thread(target=upload)
+    t.start()
+    lat = []
+    while not done.is_set():
+        t0 = time.perf_counter()
+        s, h, body = get(faasd, "hotapi", "ok", tok)
+        lat.append(time.perf_counter() - t0)
+        assert s == 200 and body == b"ok\n"
+    t.join()
+    assert lat, "the upload finished before any invocation"
+    assert max(lat) < 0.25, "an invocation took %.0f ms during an upload" % (max(lat) * 1000)
