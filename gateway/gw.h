@@ -316,7 +316,6 @@ struct hx {
 /* Per-request state, created by the URI callback, freed when MHD completes. */
 struct req {
 	struct gw *gw;
-	unsigned loop; /* the event loop serving its connection */
 	struct MHD_Connection *conn;
 	char *uri; /* raw request target, query included */
 	struct route route;
@@ -339,6 +338,7 @@ struct req {
 	uint64_t id;
 	char invocation_id[40];
 	unsigned worker;
+	unsigned loop; /* the event loop serving its connection */
 	bool suspended, answered;
 	struct msg_invoke_done done;
 	int out_fd, err_fd;
@@ -351,10 +351,10 @@ struct req {
 	struct hx hx;
 	/* API calls run off the event loops (SQLite, unpacking may take a
 	 * while): the answer waits here for the loop (gw_queue). */
-	bool offloaded;
 	struct MHD_Response *resp;
-	unsigned resp_status;
 	struct req *work_next;
+	unsigned resp_status;
+	bool offloaded;
 };
 
 /* respond.c.  gw_queue is how every API answer is queued (it takes resp):
