@@ -16,17 +16,16 @@ X-Faas-Deadline-Ms (epoch ms).  An uncaught exception answers 502 with
 An import or syntax error in the handler ends the shim before it listens,
 with the reason on stderr: the gateway reports function_init_failed.
 """
-import base64
+# Start-up time is cold-start time: only modules the interpreter has
+# loaded anyway, or that are built in, at the top; base64, json and
+# traceback are imported where they are needed, and the socket module
+# (which pulls in enum and io) is replaced by _socket.
+import _socket
 import importlib
-import json
-import logging
 import os
-import selectors
-import socket
+import select
 import sys
 import time
-import traceback
-from urllib.parse import parse_qsl, unquote
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024
@@ -74,6 +73,7 @@ def load_handler(spec):
         init_fail("Runtime.ImportModuleError",
                   "Unable to import module '%s': %s" % (module_name, e))
     except Exception as e:  # the module itself raised while loading
+        import traceback
         init_fail("Runtime.ImportModuleError", "Unable to import module '%s': %s: %s\n%s"
                   % (module_name, type(e).__name__, e, traceback.format_exc()))
     fn = getattr(module, func_name, None)
@@ -84,6 +84,39 @@ def load_handler(spec):
         init_fail("Runtime.HandlerNotFound",
                   "Handler '%s' of module '%s' is not callable" % (func_name, module_name))
     return fn
+
+
+def unquote(text, plus=False):
+    """Percent-decoding (and '+' as space in queries), as UTF-8."""
+    if plus:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == 0x25 and i + 2 < len(raw):
+            try:
+                out.append(int(raw[i + 1:i + 3], 16))
+                i += 3
+                continue
+            except ValueError:
+                pass
+        out.append(c)
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+def parse_qsl(query):
+    pairs = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        k, _, v = part.partition("=")
+        pairs.append((unquote(k, True), unquote(v, True)))
+    return pairs
 
 
 def make_event(method, target, headers, body):
@@ -100,13 +133,14 @@ def make_event(method, target, headers, body):
     qs, mqs = None, None
     if query:
         qs, mqs = {}, {}
-        for k, v in parse_qsl(query, keep_blank_values=True):
+        for k, v in parse_qsl(query):
             qs[k] = v
             mqs.setdefault(k, []).append(v)
     if body:
         try:
             text, b64 = body.decode("utf-8"), False
         except UnicodeDecodeError:
+            import base64
             text, b64 = base64.b64encode(body).decode("ascii"), True
     else:
         text, b64 = None, False
@@ -154,16 +188,19 @@ def to_http(result):
         if body is None:
             data = b""
         elif result.get("isBase64Encoded"):
+            import base64
             data = base64.b64decode(body)
         elif isinstance(body, (bytes, bytearray)):
             data = bytes(body)
         elif isinstance(body, str):
             data = body.encode("utf-8")
         else:
+            import json
             data = json.dumps(body).encode("utf-8")
         if not any(k.lower() == "content-type" for k, _ in headers):
             headers.append(("Content-Type", "application/json"))
         return status, headers, data
+    import json
     return 200, [("Content-Type", "application/json")], json.dumps(result).encode("utf-8")
 
 
@@ -180,6 +217,9 @@ def response_bytes(status, headers, body):
 
 
 def error_response(exc):
+    import json
+    import traceback
+
     # The shim's own frames are not the user's business (as in Lambda).
     tb = [f for f in traceback.extract_tb(exc.__traceback__)
           if not f.filename.startswith("/var/runtime/")]
@@ -217,6 +257,13 @@ class Conn:
         self.buf = bytearray()
 
 
+def sendall(sock, data):
+    view = memoryview(data)
+    while view:
+        n = sock.send(view)
+        view = view[n:]
+
+
 def parse_one(buf):
     """(method, target, headers, body, used) of the first request in buf,
     None when incomplete; raises ValueError on a malformed one."""
@@ -247,38 +294,40 @@ def serve(handler, path):
         os.unlink(path)
     except FileNotFoundError:
         pass
-    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     ls.bind(path)
     ls.listen(128)
-    sel = selectors.DefaultSelector()
-    sel.register(ls, selectors.EVENT_READ, None)
+    poll = select.poll()
+    poll.register(ls.fileno(), select.POLLIN)
+    conns = {}
     while True:
-        for key, _ in sel.select():
-            if key.data is None:
-                s, _ = ls.accept()
-                sel.register(s, selectors.EVENT_READ, Conn(s))
+        for fd, _ in poll.poll():
+            if fd == ls.fileno():
+                cfd, _ = ls._accept()
+                conns[cfd] = Conn(_socket.socket(fileno=cfd))
+                poll.register(cfd, select.POLLIN)
                 continue
-            c = key.data
+            c = conns[fd]
             try:
                 chunk = c.sock.recv(262144)
             except OSError:
                 chunk = b""
-            if not chunk:
-                sel.unregister(c.sock)
-                c.sock.close()
-                continue
-            c.buf += chunk
-            try:
-                while True:
-                    req = parse_one(c.buf)
-                    if req is None:
-                        break
-                    method, target, headers, body, used = req
-                    del c.buf[:used]
-                    c.sock.sendall(invoke(handler, method, target, headers, body))
-            except (ValueError, OSError):
-                sel.unregister(c.sock)
-                c.sock.close()
+            if chunk:
+                c.buf += chunk
+                try:
+                    while True:
+                        req = parse_one(c.buf)
+                        if req is None:
+                            break
+                        method, target, headers, body, used = req
+                        del c.buf[:used]
+                        sendall(c.sock, invoke(handler, method, target, headers, body))
+                    continue
+                except (ValueError, OSError):
+                    pass
+            poll.unregister(fd)
+            del conns[fd]
+            c.sock.close()
 
 
 def main():
@@ -287,11 +336,14 @@ def main():
     if not listen:
         init_fail("Runtime.InvalidEnvironment", "FAAS_LISTEN is not set")
     os.chdir("/var/task")
-    root = logging.getLogger()
-    h = logging.StreamHandler(sys.stderr)
-    h.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s\t%(message)s"))
-    root.addHandler(h)
     handler = load_handler(spec)
+    if "logging" in sys.modules:
+        # The handler uses logging: its records reach stderr as in Lambda
+        # (a handler on the root logger), without costing others the import.
+        import logging
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s\t%(message)s"))
+        logging.getLogger().addHandler(h)
     serve(handler, listen)
 
 
