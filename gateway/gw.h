@@ -403,6 +403,10 @@ void invoke_faas_headers(struct req *q, struct MHD_Response *resp, bool cold, ui
 enum MHD_Result invoke_fail(struct req *q, unsigned status, const char *code, const char *msg,
 			    const char *details);
 bool invoke_header_passes(const char *name);
+/* One "K=V" environment entry into m (a build error is kept in m->err);
+ * and the function's own env plus the PATH, HOME and LANG defaults. */
+void invoke_env_put(struct msg_out *m, const char *k, const char *v);
+void invoke_env_function(struct msg_out *m, json_t *config);
 void invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us,
 		   uint64_t init_us, uint64_t peak_kb);
 

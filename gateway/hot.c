@@ -89,6 +89,7 @@ struct hpool {
 	struct req *whead, *wtail;
 	unsigned nwait;
 	uint64_t empty_since_us;
+	uint64_t prewarm_after_us; /* min_instances waits after a failed start */
 	struct hpool *next;
 };
 
@@ -318,22 +319,6 @@ inst_stop(struct gw *g, struct hinst *in, unsigned status, const char *code, con
 
 /* ---- starting instances ---- */
 
-struct envb {
-	struct msg_out *m;
-};
-
-static void
-env_put(struct msg_out *m, const char *k, const char *v)
-{
-	char buf[FNCONFIG_ENV_MAX_BYTES + 256];
-
-	if (str_printf(buf, sizeof(buf), "%s=%s", k, v) < 0) {
-		m->err = m->err ? m->err : -E2BIG;
-		return;
-	}
-	msg_put_str(m, MSG_T_ENV, buf);
-}
-
 static int
 pick_worker(struct gw *g)
 {
@@ -375,8 +360,6 @@ spawn(struct gw *g, struct hpool *p)
 	static const char *const rt_names[] = { "", "exec", "http", "python3", "node" };
 	struct msg_out m;
 	struct hinst *in;
-	json_t *env, *v;
-	const char *k;
 	char buf[PATH_MAX], code_dir[PATH_MAX];
 	int w, r;
 
@@ -430,34 +413,27 @@ spawn(struct gw *g, struct hpool *p)
 	msg_put_u64(&m, MSG_T_NETWORK_HOST, p->net_host);
 	msg_put_u64(&m, MSG_T_MAX_LOG, g->cfg.max_log_bytes);
 	msg_put_u64(&m, MSG_T_HAS_BODY, 0);
-	env = json_object_get(p->config, "env");
-	json_object_foreach (env, k, v)
-		env_put(&m, k, json_string_value(v));
-	if (!json_object_get(env, "PATH"))
-		env_put(&m, "PATH", "/usr/local/bin:/usr/bin:/bin");
-	if (!json_object_get(env, "HOME"))
-		env_put(&m, "HOME", "/tmp");
-	if (!json_object_get(env, "LANG"))
-		env_put(&m, "LANG", "C.UTF-8");
-	if (!json_object_get(env, "TZ"))
-		env_put(&m, "TZ", "UTC");
-	env_put(&m, "FAAS_LISTEN", "/run/faas.sock");
-	env_put(&m, "FAAS_TENANT", p->tenant);
-	env_put(&m, "FAAS_FUNCTION_NAME", p->function);
+	invoke_env_function(&m, p->config);
+	if (!json_object_get(json_object_get(p->config, "env"), "TZ"))
+		invoke_env_put(&m, "TZ", "UTC");
+	invoke_env_put(&m, "FAAS_LISTEN", "/run/faas.sock");
+	invoke_env_put(&m, "FAAS_TENANT", p->tenant);
+	invoke_env_put(&m, "FAAS_FUNCTION_NAME", p->function);
 	(void)str_printf(buf, sizeof(buf), "%lld", (long long)p->version);
-	env_put(&m, "FAAS_FUNCTION_VERSION", buf);
-	env_put(&m, "AWS_LAMBDA_FUNCTION_VERSION", buf);
-	env_put(&m, "AWS_LAMBDA_FUNCTION_NAME", p->function);
+	invoke_env_put(&m, "FAAS_FUNCTION_VERSION", buf);
+	invoke_env_put(&m, "AWS_LAMBDA_FUNCTION_VERSION", buf);
+	invoke_env_put(&m, "AWS_LAMBDA_FUNCTION_NAME", p->function);
 	(void)str_printf(buf, sizeof(buf), "%lld", (long long)cfg_int(p->config, "memory_mb"));
-	env_put(&m, "FAAS_MEMORY_MB", buf);
-	env_put(&m, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", buf);
+	invoke_env_put(&m, "FAAS_MEMORY_MB", buf);
+	invoke_env_put(&m, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", buf);
 	(void)str_printf(buf, sizeof(buf), "%lld", (long long)cfg_int(p->config, "timeout_s"));
-	env_put(&m, "FAAS_TIMEOUT_S", buf);
-	env_put(&m, "FAAS_RUNTIME", rt_names[p->runtime]);
-	env_put(&m, "FAAS_HANDLER", json_string_value(json_object_get(p->config, "handler")));
-	env_put(&m, "_HANDLER", json_string_value(json_object_get(p->config, "handler")));
-	env_put(&m, "LAMBDA_TASK_ROOT", "/var/task");
-	env_put(&m, "LAMBDA_RUNTIME_DIR", "/var/runtime");
+	invoke_env_put(&m, "FAAS_TIMEOUT_S", buf);
+	invoke_env_put(&m, "FAAS_RUNTIME", rt_names[p->runtime]);
+	invoke_env_put(&m, "FAAS_HANDLER",
+		       json_string_value(json_object_get(p->config, "handler")));
+	invoke_env_put(&m, "_HANDLER", json_string_value(json_object_get(p->config, "handler")));
+	invoke_env_put(&m, "LAMBDA_TASK_ROOT", "/var/task");
+	invoke_env_put(&m, "LAMBDA_RUNTIME_DIR", "/var/runtime");
 	r = msg_send(g->workers[w].fd, &m);
 	msg_out_free(&m);
 	if (r < 0) {
@@ -516,7 +492,7 @@ conn_attach(struct gw *g, struct hconn *c, unsigned loop)
 	}
 }
 
-static void conn_lost(struct gw *g, struct hconn *c);
+static void conn_lost(struct hconn *c);
 
 /* Write what is left of the request; arms for EPOLLOUT if the socket is
  * full, else for the answer. */
@@ -546,7 +522,7 @@ conn_write(struct gw *g, struct hconn *c)
 			return;
 		}
 		if (w < 0) {
-			conn_lost(g, c);
+			conn_lost(c);
 			return;
 		}
 		q->hx.sent += (size_t)w;
@@ -686,9 +662,8 @@ finish(struct gw *g, struct hconn *c, bool reuse)
  * still broken after BROKEN_GRACE_US (the instance lives: it closed the
  * connection itself). */
 static void
-conn_lost(struct gw *g, struct hconn *c)
+conn_lost(struct hconn *c)
 {
-	(void)g;
 	conn_close(c);
 	if (c->q)
 		c->q->hx.broken_us = now_mono_us();
@@ -824,7 +799,7 @@ conn_read(struct gw *g, struct hconn *c)
 	else if (r == -1)
 		conn_bad(g, c, diag);
 	else if (r == -2)
-		conn_lost(g, c);
+		conn_lost(c);
 	else {
 		fail_q(q, 502, "function_error", "handler response larger than %llu bytes",
 		       (unsigned long long)g->cfg.max_output_bytes);
@@ -1120,6 +1095,9 @@ hot_worker_msg(struct gw *g, unsigned worker, struct msg_in *in)
 		bool init = it->state == HI_STARTING;
 
 		gone_reason(it, &h, &status, &code, msg, sizeof(msg));
+		if (init)
+			/* A version that cannot start is not kept warm in a loop. */
+			p->prewarm_after_us = now_mono_us() + 10000000u;
 		log_info("hot instance %llu of %s/%s v=%lld ended: %s", (unsigned long long)it->id,
 			 p->tenant, p->function, (long long)p->version, msg);
 		inst_bury(g, it, status, code, msg);
@@ -1214,7 +1192,7 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 		    now - in->idle_since_us >= (uint64_t)p->idle_s * 1000000u)
 			inst_stop(g, in, 502, "function_error", "instance stopped after idling");
 	}
-	if (p->ninst < p->min && !p->nwait) {
+	if (p->ninst < p->min && !p->nwait && now >= p->prewarm_after_us) {
 		/* min_instances: keep that many warm once the version was called. */
 		while (p->ninst < p->min && spawn(g, p) == 0)
 			;

@@ -98,24 +98,44 @@ invoke_begin(struct req *q, const char *method)
 
 struct envb {
 	struct msg_out *m;
-	size_t total;
-	int err;
 };
 
-static void
-env_put(struct envb *e, const char *k, const char *v)
+void
+invoke_env_put(struct msg_out *m, const char *k, const char *v)
 {
 	size_t n = strlen(k) + strlen(v) + 2;
 	char *s = malloc(n);
 
 	if (!s) {
-		e->err = -ENOMEM;
+		if (!m->err)
+			m->err = -ENOMEM;
 		return;
 	}
 	snprintf(s, n, "%s=%s", k, v);
-	msg_put_str(e->m, MSG_T_ENV, s);
-	e->total += n;
+	msg_put_str(m, MSG_T_ENV, s);
 	free(s);
+}
+
+void
+invoke_env_function(struct msg_out *m, json_t *config)
+{
+	json_t *env = json_object_get(config, "env"), *v;
+	const char *k;
+
+	json_object_foreach (env, k, v)
+		invoke_env_put(m, k, json_string_value(v));
+	if (!json_object_get(env, "PATH"))
+		invoke_env_put(m, "PATH", "/usr/local/bin:/usr/bin:/bin");
+	if (!json_object_get(env, "HOME"))
+		invoke_env_put(m, "HOME", "/tmp");
+	if (!json_object_get(env, "LANG"))
+		invoke_env_put(m, "LANG", "C.UTF-8");
+}
+
+static void
+env_put(struct envb *e, const char *k, const char *v)
+{
+	invoke_env_put(e->m, k, v);
 }
 
 static enum MHD_Result
@@ -158,19 +178,11 @@ static void
 build_env(struct req *q, struct msg_out *m)
 {
 	struct envb e = { .m = m };
-	json_t *env = json_object_get(q->sr.config, "env"), *v;
-	const char *k, *ct, *query;
+	const char *ct, *query;
 	char buf[256], addr[INET6_ADDRSTRLEN] = "";
 	const union MHD_ConnectionInfo *ci;
 
-	json_object_foreach (env, k, v)
-		env_put(&e, k, json_string_value(v));
-	if (!json_object_get(env, "PATH"))
-		env_put(&e, "PATH", "/usr/local/bin:/usr/bin:/bin");
-	if (!json_object_get(env, "HOME"))
-		env_put(&e, "HOME", "/tmp");
-	if (!json_object_get(env, "LANG"))
-		env_put(&e, "LANG", "C.UTF-8");
+	invoke_env_function(m, q->sr.config);
 	env_put(&e, "GATEWAY_INTERFACE", "CGI/1.1");
 	env_put(&e, "SERVER_SOFTWARE", "faasd");
 	env_put(&e, "SERVER_PROTOCOL", q->version ? q->version : "HTTP/1.1");
@@ -211,8 +223,6 @@ build_env(struct req *q, struct msg_out *m)
 	(void)str_printf(buf, sizeof(buf), "%lld",
 			 (long long)json_integer_value(json_object_get(q->sr.config, "timeout_s")));
 	env_put(&e, "FAAS_TIMEOUT_S", buf);
-	if (e.err && !m->err)
-		m->err = e.err;
 }
 
 static void

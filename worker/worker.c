@@ -175,6 +175,19 @@ handler_safe(const char *h)
 
 static void remove_later(struct wk *w, const char *name);
 
+/* Decode MSG_INVOKE or MSG_HOT_START and check what a compromised gateway
+ * could abuse; anything wrong ends this worker (bad_peer). */
+static void
+invocation_decode(const struct wk *w, const struct msg_in *in, struct msg_invoke *iv)
+{
+	if (msg_invoke_decode(in, iv) < 0)
+		bad_peer("decoding failed");
+	if (iv->uid < w->cfg->uid_base || iv->uid >= w->cfg->uid_base + w->cfg->uid_count)
+		bad_peer("uid outside the tenant range");
+	if (!path_safe(w, iv->code_dir) || !handler_safe(iv->handler))
+		bad_peer("code path outside the state directory");
+}
+
 /* An idle network namespace that served this tenant before, or a new one.
  * A namespace never passes from one tenant to another. */
 static int
@@ -226,12 +239,7 @@ start_invocation(struct wk *w, struct msg_in *in)
 	struct inst *it;
 	int out_fd, err_fd, r;
 
-	if (msg_invoke_decode(in, &iv) < 0)
-		bad_peer("decoding failed");
-	if (iv.uid < w->cfg->uid_base || iv.uid >= w->cfg->uid_base + w->cfg->uid_count)
-		bad_peer("uid outside the tenant range");
-	if (!path_safe(w, iv.code_dir) || !handler_safe(iv.handler))
-		bad_peer("code path outside the state directory");
+	invocation_decode(w, in, &iv);
 	if (iv.runtime != RUNTIME_EXEC) {
 		reply(w, iv.id, INVOKE_REJECTED, ENOTSUP, 0, 0, -1, -1, 0);
 		return;
@@ -527,12 +535,7 @@ hot_start(struct wk *w, struct msg_in *in)
 	struct inst *it;
 	int pv[2] = { -1, -1 }, null_fd = -1, r;
 
-	if (msg_invoke_decode(in, &iv) < 0)
-		bad_peer("decoding failed");
-	if (iv.uid < w->cfg->uid_base || iv.uid >= w->cfg->uid_base + w->cfg->uid_count)
-		bad_peer("uid outside the tenant range");
-	if (!path_safe(w, iv.code_dir) || !handler_safe(iv.handler))
-		bad_peer("code path outside the state directory");
+	invocation_decode(w, in, &iv);
 	if (iv.runtime != RUNTIME_HTTP && iv.runtime != RUNTIME_PYTHON3 &&
 	    iv.runtime != RUNTIME_NODE)
 		bad_peer("hot start of a runtime that is not hot");
