@@ -232,7 +232,8 @@ struct hot {
 	struct hpool *buckets[HOT_BUCKETS];
 	uint64_t next_id;
 	unsigned ninst;
-	uint64_t next_tick_us;
+	uint64_t warm_gen; /* store generation of the last min_instances scan */
+	bool warm_scanned;
 };
 
 /*

@@ -67,7 +67,7 @@ struct hinst {
 	enum hinst_state state;
 	unsigned busy, cap, connecting;
 	bool served; /* has served an invocation (the next ones are warm) */
-	uint64_t born_us, idle_since_us, init_us;
+	uint64_t born_us, idle_since_us, init_us, ready_us;
 	uint64_t epochs[GW_MAX_LOOPS]; /* the loops' epochs when it died */
 	struct hinst *next;
 	struct hconn conns[];
@@ -124,38 +124,47 @@ pool_find(struct gw *g, const char *t, const char *f, int64_t v)
 	return NULL;
 }
 
+/* The pool of a version, made when missing.  min_instances starts at 0:
+ * only versions an alias routes to are kept warm (hot_tick's scan). */
 static struct hpool *
-pool_get(struct gw *g, struct req *q)
+pool_make(struct gw *g, const char *tenant, const char *fn, int64_t version, const char *code_sha,
+	  uint32_t uid, bool net_host, int64_t tenant_max, json_t *config)
 {
-	struct hpool *p = pool_find(g, q->route.tenant, q->route.function, q->sr.version);
+	struct hpool *p = pool_find(g, tenant, fn, version);
 	unsigned b;
 
 	if (p) {
-		p->tenant_max = q->hx.tenant_max;
+		p->tenant_max = tenant_max;
 		return p;
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	(void)str_copy(p->tenant, sizeof(p->tenant), q->route.tenant);
-	(void)str_copy(p->function, sizeof(p->function), q->route.function);
-	(void)str_copy(p->code_sha, sizeof(p->code_sha), q->sr.code_sha256);
-	p->version = q->sr.version;
-	p->uid = q->uid;
-	p->net_host = q->net_host;
-	p->config = json_incref(q->sr.config);
+	(void)str_copy(p->tenant, sizeof(p->tenant), tenant);
+	(void)str_copy(p->function, sizeof(p->function), fn);
+	(void)str_copy(p->code_sha, sizeof(p->code_sha), code_sha);
+	p->version = version;
+	p->uid = uid;
+	p->net_host = net_host;
+	p->config = json_incref(config);
 	p->runtime = fnconfig_runtime(json_string_value(json_object_get(p->config, "runtime")));
 	p->max = (unsigned)cfg_int(p->config, "max_instances");
-	p->min = (unsigned)cfg_int(p->config, "min_instances");
 	p->cap = (unsigned)MAX(cfg_int(p->config, "concurrency_per_instance"), 1);
 	p->idle_s = (unsigned)cfg_int(p->config, "idle_timeout_s");
 	p->timeout_ms = (uint64_t)cfg_int(p->config, "timeout_s") * 1000;
-	p->tenant_max = q->hx.tenant_max;
+	p->tenant_max = tenant_max;
 	p->empty_since_us = now_mono_us();
 	b = pool_hash(p->tenant, p->function, p->version);
 	p->next = g->hot.buckets[b];
 	g->hot.buckets[b] = p;
 	return p;
+}
+
+static struct hpool *
+pool_get(struct gw *g, struct req *q)
+{
+	return pool_make(g, q->route.tenant, q->route.function, q->sr.version, q->sr.code_sha256,
+			 q->uid, q->net_host, q->hx.tenant_max, q->sr.config);
 }
 
 /* Instances of one function (same tenant), or of the whole tenant. */
@@ -542,7 +551,8 @@ assign(struct gw *g, struct hconn *c, struct req *q)
 	c->uses++;
 	q->hx.conn = c;
 	in->busy++;
-	if (!in->served) {
+	if (!in->served && q->started_us < in->ready_us) {
+		/* It waited for this instance to start: a cold start. */
 		q->hx.cold = true;
 		q->hx.init_us = in->init_us;
 	}
@@ -1081,7 +1091,7 @@ hot_worker_msg(struct gw *g, unsigned worker, struct msg_in *in)
 		if (it && it->state == HI_STARTING) {
 			it->state = HI_READY;
 			it->init_us = h.duration_us;
-			it->idle_since_us = now_mono_us();
+			it->idle_since_us = it->ready_us = now_mono_us();
 			it->pool->nstarting--;
 		} else if (it && it->connecting)
 			it->connecting--;
@@ -1193,10 +1203,93 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 			inst_stop(g, in, 502, "function_error", "instance stopped after idling");
 	}
 	if (p->ninst < p->min && !p->nwait && now >= p->prewarm_after_us) {
-		/* min_instances: keep that many warm once the version was called. */
+		/* min_instances of a version an alias routes to. */
 		while (p->ninst < p->min && spawn(g, p) == 0)
 			;
 	}
+}
+
+/* What the store says must be kept warm, collected outside the lock. */
+struct warm_list {
+	struct warm_item {
+		char tenant[64], function[64], code_sha[65];
+		uint32_t uid;
+		bool net_host;
+		int64_t version, tenant_max;
+		json_t *config;
+	} * v;
+	size_t n, cap;
+};
+
+static int
+warm_collect(const struct store_warm *w, void *ud)
+{
+	struct warm_list *l = ud;
+	struct warm_item *it;
+	const char *net = json_string_value(json_object_get(w->config, "network"));
+	bool host = net && strcmp(net, "host") == 0;
+
+	if (fnconfig_runtime(json_string_value(json_object_get(w->config, "runtime"))) ==
+		    RUNTIME_EXEC ||
+	    (host && !w->allow_host_network))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct warm_item *nv = realloc(l->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = cap;
+	}
+	it = &l->v[l->n++];
+	(void)str_copy(it->tenant, sizeof(it->tenant), w->tenant);
+	(void)str_copy(it->function, sizeof(it->function), w->function);
+	(void)str_copy(it->code_sha, sizeof(it->code_sha), w->code_sha256);
+	it->uid = w->uid;
+	it->net_host = host;
+	it->version = w->version;
+	it->tenant_max = w->tenant_max_instances;
+	it->config = json_incref(w->config);
+	return 0;
+}
+
+/* After any change in the store: min_instances of the versions aliases
+ * route to (hot_tick starts them), and 0 for every other pool. */
+static void
+warm_scan(struct gw *g)
+{
+	struct warm_list l = { 0 };
+	uint64_t gen = store_generation(g->store);
+	int r;
+
+	if (gen == g->hot.warm_gen && g->hot.warm_scanned)
+		return;
+	r = store_warm_targets(g->store, warm_collect, &l);
+	if (r < 0)
+		log_warn("cannot list the versions to keep warm: %s", strerror(-r));
+	pthread_mutex_lock(&g->lock);
+	if (r == 0) {
+		for (unsigned b = 0; b < HOT_BUCKETS; b++)
+			for (struct hpool *p = g->hot.buckets[b]; p; p = p->next)
+				p->min = 0;
+		for (size_t i = 0; i < l.n; i++) {
+			struct warm_item *it = &l.v[i];
+			struct hpool *p =
+				pool_make(g, it->tenant, it->function, it->version, it->code_sha,
+					  it->uid, it->net_host, it->tenant_max, it->config);
+
+			if (p)
+				p->min = (unsigned)MIN(cfg_int(it->config, "min_instances"),
+						       (int64_t)p->max);
+		}
+		g->hot.warm_gen = gen;
+		g->hot.warm_scanned = true;
+	}
+	pthread_mutex_unlock(&g->lock);
+	for (size_t i = 0; i < l.n; i++)
+		json_decref(l.v[i].config);
+	free(l.v);
 }
 
 int
@@ -1205,6 +1298,7 @@ hot_tick(struct gw *g)
 	uint64_t now = now_mono_us();
 	bool busy = false;
 
+	warm_scan(g);
 	pthread_mutex_lock(&g->lock);
 	for (unsigned b = 0; b < HOT_BUCKETS; b++) {
 		struct hpool **pp = &g->hot.buckets[b];
@@ -1213,7 +1307,8 @@ hot_tick(struct gw *g)
 			struct hpool *p = *pp;
 
 			pool_tick(g, p, now, &busy);
-			if (!p->ninst && !p->nwait && now - p->empty_since_us > POOL_LINGER_US) {
+			if (!p->ninst && !p->nwait && !p->min &&
+			    now - p->empty_since_us > POOL_LINGER_US) {
 				*pp = p->next;
 				json_decref(p->config);
 				free(p);

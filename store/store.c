@@ -1000,3 +1000,43 @@ store_route_resolve(struct store *s, int64_t tenant_id, const char *fn, const ch
 	out->config = json_loads(col_text(st, 1), 0, NULL);
 	return out->config ? 0 : -EIO;
 }
+
+int
+store_warm_targets(struct store *s, int (*cb)(const struct store_warm *w, void *ud), void *ud)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r, rc;
+	LOCKED(s);
+
+	r = prep(s,
+		 "WITH targets(function_id, number) AS ("
+		 "  SELECT function_id, version FROM aliases"
+		 "  UNION SELECT a.function_id, CAST(w.key AS INTEGER)"
+		 "  FROM aliases a, json_each(a.weights) w) "
+		 "SELECT t.name, t.uid, t.max_instances, t.allow_host_network, f.name, v.number,"
+		 "  v.code_sha256, v.config "
+		 "FROM targets x JOIN versions v ON v.function_id = x.function_id AND"
+		 "  v.number = x.number JOIN functions f ON f.id = x.function_id"
+		 "  JOIN tenants t ON t.id = f.tenant_id "
+		 "WHERE json_extract(v.config, '$.min_instances') > 0",
+		 &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *cfg = json_loads(col_text(st, 7), 0, NULL);
+		struct store_warm w = { .tenant = col_text(st, 0),
+					.uid = (uint32_t)sqlite3_column_int64(st, 1),
+					.tenant_max_instances = sqlite3_column_int64(st, 2),
+					.allow_host_network = sqlite3_column_int64(st, 3) != 0,
+					.function = col_text(st, 4),
+					.version = sqlite3_column_int64(st, 5),
+					.code_sha256 = col_text(st, 6),
+					.config = cfg };
+
+		r = cfg ? cb(&w, ud) : 0;
+		json_decref(cfg);
+		if (r < 0)
+			return r;
+	}
+	return rc == SQLITE_DONE ? 0 : sqerr(s, rc);
+}

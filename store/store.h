@@ -114,6 +114,24 @@ int store_route_resolve(struct store *s, int64_t tenant_id, const char *fn, cons
 			struct store_route *out);
 
 /*
+ * store_warm_targets - every version an alias routes to (its main version
+ * or a weighted one) whose config asks for min_instances > 0, with what
+ * starting an instance of it needs; cb is called for each (config is
+ * borrowed for the call).  0 or -errno (or cb's negative return).
+ */
+struct store_warm {
+	const char *tenant;
+	uint32_t uid;
+	int64_t tenant_max_instances;
+	bool allow_host_network;
+	const char *function;
+	int64_t version;
+	const char *code_sha256;
+	json_t *config;
+};
+int store_warm_targets(struct store *s, int (*cb)(const struct store_warm *w, void *ud), void *ud);
+
+/*
  * store_generation - a counter that every change to tenants, functions,
  * versions or aliases moves (after its commit).  Caches of what
  * store_tenant_get and store_route_resolve return tag their entries with

@@ -249,13 +249,22 @@ def test_idle_timeout_and_min_instances(faasd):
     tok = faasd.tenant("hotidle")
     deploy_srv(faasd, "hotidle", tok, "zero", idle_timeout_s=1)
     deploy_srv(faasd, "hotidle", tok, "warm", idle_timeout_s=1, min_instances=1)
+    # min_instances: started at deploy, before any invocation.
+    time.sleep(1.5)
+    s, h, body = get(faasd, "hotidle", "warm", tok)
+    assert s == 200 and h["x-faas-cold"] == "0", "min_instances must be warm before the first call"
+    w = json.loads(body)["inst"]
     a = json.loads(get(faasd, "hotidle", "zero", tok)[2])["inst"]
-    w = json.loads(get(faasd, "hotidle", "warm", tok)[2])["inst"]
     time.sleep(2.5)
     s, h, body = get(faasd, "hotidle", "zero", tok)
     assert h["x-faas-cold"] == "1" and json.loads(body)["inst"] != a, "idle instance must stop"
     s, h, body = get(faasd, "hotidle", "warm", tok)
     assert h["x-faas-cold"] == "0" and json.loads(body)["inst"] == w, "min_instances kept warm"
+    # Without min_instances in its new version, the function scales to zero.
+    deploy_srv(faasd, "hotidle", tok, "warm", idle_timeout_s=1, min_instances=0)
+    time.sleep(2.5)
+    s, h, body = get(faasd, "hotidle", "warm", tok)
+    assert h["x-faas-cold"] == "1" and json.loads(body)["inst"] != w
 
 
 def test_slow_client_does_not_hold_the_instance(faasd):
