@@ -304,7 +304,11 @@ struct hx {
 	struct hconn *conn;   /* while assigned */
 	struct req *wnext;    /* wait queue */
 	bool retried;         /* sent again after a stale keep-alive connection */
-	bool cold;            /* it waited for an instance started for it */
+	/* Streaming: the head was answered while the body still comes. */
+	bool streaming, stream_done, stream_failed;
+	bool reader_waiting; /* MHD's content reader suspended q for more */
+	bool responded;      /* hot_respond ran */
+	bool cold;           /* it waited for an instance started for it */
 	uint64_t init_us;
 	uint64_t broken_us; /* connection lost mid-exchange: waiting for the reason */
 	/* outcome, when it failed */

@@ -257,6 +257,16 @@ fail_q(struct req *q, unsigned status, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(q->hx.fail_msg, sizeof(q->hx.fail_msg), fmt, ap);
 	va_end(ap);
+	if (q->hx.streaming) {
+		/* The head may be on its way: the body ends in an error (or,
+		 * not answered yet, hot_respond sends the failure). */
+		q->hx.stream_failed = true;
+		if (q->hx.reader_waiting) {
+			q->hx.reader_waiting = false;
+			resume(q);
+		}
+		return;
+	}
 	q->hx.done_us = now_mono_us();
 	resume(q);
 }
@@ -502,6 +512,7 @@ conn_attach(struct gw *g, struct hconn *c, unsigned loop)
 }
 
 static void conn_lost(struct hconn *c);
+static enum MHD_Result stream_respond(struct req *q, uint64_t dur);
 
 /* Write what is left of the request; arms for EPOLLOUT if the socket is
  * full, else for the answer. */
@@ -661,10 +672,80 @@ finish(struct gw *g, struct hconn *c, bool reuse)
 {
 	struct req *q = c->q;
 	struct hpool *p = c->inst->pool;
+	uint64_t first = q->hx.done_us;
 
 	release(c, reuse);
-	resume(q);
+	if (!q->hx.streaming)
+		resume(q);
+	else {
+		q->hx.done_us = first; /* the duration already sent: to the head */
+		q->hx.stream_done = true;
+		if (q->hx.reader_waiting) {
+			q->hx.reader_waiting = false;
+			resume(q);
+		}
+	}
 	pool_serve(g, p);
+}
+
+/*
+ * The head is in and the body still comes: answer the head now and stream
+ * the body as it arrives (stream_read), unless the answer must be seen
+ * whole (a runtime's function error) or its declared length is over the
+ * cap.  The instance is still read eagerly, whatever the client's pace.
+ */
+static void
+stream_start(struct gw *g, struct hconn *c)
+{
+	struct req *q = c->q;
+	struct hx *x = &q->hx;
+
+	if (x->resp.framing == HRESP_LENGTH &&
+	    (uint64_t)x->resp.content_length > g->cfg.max_output_bytes) {
+		fail_q(q, 502, "function_error", "handler response larger than %llu bytes",
+		       (unsigned long long)g->cfg.max_output_bytes);
+		conn_close(c);
+		return;
+	}
+	for (unsigned i = 0; i < x->resp.nheaders; i++)
+		if (x->resp.h[i].name_len == 21 &&
+		    strncasecmp(x->in + x->resp.h[i].name_off, "X-Faas-Function-Error", 21) == 0)
+			return;
+	x->streaming = true;
+	x->done_us = now_mono_us();
+	resume(q);
+}
+
+/* MHD's content reader of a streamed answer (the loop thread, in MHD_run). */
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct req *q = cls;
+	struct hx *x = &q->hx;
+	struct gw *g = q->gw;
+	ssize_t r;
+	size_t avail;
+
+	pthread_mutex_lock(&g->lock);
+	avail = x->resp.framing == HRESP_CHUNKED ? x->chunk.dec : x->in_len - x->resp.head_len;
+	if (pos < avail) {
+		size_t n = MIN(avail - pos, max);
+
+		memcpy(buf, x->in + x->resp.head_len + pos, n);
+		r = (ssize_t)n;
+	} else if (x->stream_done)
+		r = MHD_CONTENT_READER_END_OF_STREAM;
+	else if (x->stream_failed)
+		r = MHD_CONTENT_READER_END_WITH_ERROR;
+	else {
+		/* Nothing yet: wait, suspended, for conn_read. */
+		x->reader_waiting = true;
+		q->suspended = true;
+		MHD_suspend_connection(q->conn);
+		r = 0;
+	}
+	pthread_mutex_unlock(&g->lock);
+	return r;
 }
 
 /* The connection broke mid-exchange.  If the instance died, its
@@ -802,8 +883,16 @@ conn_read(struct gw *g, struct hconn *c)
 		return;
 	}
 	r = hx_read(g, c->fd, &q->hx, diag, sizeof(diag));
-	if (r == 0)
-		return; /* more to come: the socket stays in the loop's set */
+	if (r == 0) {
+		/* More to come: the socket stays in the loop's set. */
+		if (q->hx.head_done && !q->hx.streaming)
+			stream_start(g, c);
+		else if (q->hx.reader_waiting) {
+			q->hx.reader_waiting = false;
+			resume(q);
+		}
+		return;
+	}
 	if (r == 1)
 		finish(g, c, !q->hx.resp.close);
 	else if (r == -1)
@@ -1380,6 +1469,44 @@ function_error(struct req *q, const char *type_hdr, const char *body, size_t len
 	return r;
 }
 
+/* Pass the handler's headers (made strings in place: the head is ours). */
+static void
+pass_headers(struct hx *x, struct MHD_Response *resp)
+{
+	for (unsigned i = 0; i < x->resp.nheaders; i++) {
+		char *n = x->in + x->resp.h[i].name_off, *v = x->in + x->resp.h[i].value_off;
+
+		n[x->resp.h[i].name_len] = 0;
+		v[x->resp.h[i].value_len] = 0;
+		if (invoke_header_passes(n))
+			MHD_add_response_header(resp, n, v);
+	}
+}
+
+static enum MHD_Result
+stream_respond(struct req *q, uint64_t dur)
+{
+	struct hx *x = &q->hx;
+	struct MHD_Response *resp;
+	enum MHD_Result r;
+	uint64_t size = x->resp.framing == HRESP_LENGTH ? (uint64_t)x->resp.content_length
+							: MHD_SIZE_UNKNOWN;
+
+	pthread_mutex_lock(&q->gw->lock);
+	resp = MHD_create_response_from_callback(size, 64 * 1024, stream_read, q, NULL);
+	if (resp)
+		pass_headers(x, resp);
+	pthread_mutex_unlock(&q->gw->lock);
+	if (!resp)
+		return MHD_NO;
+	invoke_faas_headers(q, resp, x->cold, dur);
+	invoke_report(q, x->resp.status, x->resp.status >= 500 ? "error" : "ok", dur, x->init_us,
+		      0);
+	r = MHD_queue_response(q->conn, x->resp.status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
 enum MHD_Result
 hot_respond(struct req *q)
 {
@@ -1390,8 +1517,11 @@ hot_respond(struct req *q)
 	enum MHD_Result r;
 
 	q->done.duration_us = dur;
+	x->responded = true;
 	if (x->fail_status)
 		return invoke_fail(q, x->fail_status, x->fail_code, x->fail_msg, NULL);
+	if (x->streaming)
+		return stream_respond(q, dur);
 	body = x->in + x->resp.head_len;
 	for (unsigned i = 0; i < x->resp.nheaders; i++) {
 		const char *n = x->in + x->resp.h[i].name_off;
@@ -1410,15 +1540,7 @@ hot_respond(struct req *q)
 								      x->in);
 	if (!resp)
 		return MHD_NO;
-	/* Names and values become strings in place: the head is ours. */
-	for (unsigned i = 0; i < x->resp.nheaders; i++) {
-		char *n = x->in + x->resp.h[i].name_off, *v = x->in + x->resp.h[i].value_off;
-
-		n[x->resp.h[i].name_len] = 0;
-		v[x->resp.h[i].value_len] = 0;
-		if (invoke_header_passes(n))
-			MHD_add_response_header(resp, n, v);
-	}
+	pass_headers(x, resp);
 	x->in = NULL; /* the response frees it */
 	invoke_faas_headers(q, resp, x->cold, dur);
 	invoke_report(q, x->resp.status, x->resp.status >= 500 ? "error" : "ok", dur, x->init_us,
@@ -1431,6 +1553,21 @@ hot_respond(struct req *q)
 void
 hot_req_free(struct req *q)
 {
+	if (q->hx.on) {
+		/* A client gone mid-stream: the rest of the answer has nowhere
+		 * to go, so its connection cannot carry another. */
+		pthread_mutex_lock(&q->gw->lock);
+		if (q->hx.conn) {
+			struct hconn *c = q->hx.conn;
+
+			c->q = NULL;
+			c->inst->busy--;
+			conn_close(c);
+			q->hx.conn = NULL;
+		}
+		wait_unlink(q);
+		pthread_mutex_unlock(&q->gw->lock);
+	}
 	free(q->hx.out);
 	free(q->hx.in);
 	q->hx.out = q->hx.in = NULL;

@@ -70,6 +70,14 @@ def serve(c):
             if path == "/big":
                 answer(c, 200, b"x" * int(target.split("n=")[1]))
                 continue
+            if path in ("/stream", "/streamcrash"):
+                c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          b"5\r\nfirst\r\n")
+                time.sleep(1)
+                if path == "/streamcrash":
+                    os._exit(3)
+                c.sendall(b"4\r\nlast\r\n0\r\n\r\n")
+                continue
             if path == "/chunked":
                 c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                           b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
@@ -512,3 +520,43 @@ def test_api_work_does_not_stall_invocations(faasd):
     t.join()
     assert lat, "the upload finished before any invocation"
     assert max(lat) < 0.25, "an invocation took %.0f ms during an upload" % (max(lat) * 1000)
+
+
+def test_response_streamed(faasd):
+    """The head and the first bytes reach the client while the handler is
+    still writing; a handler that dies mid-stream cuts the response off
+    (the head is gone already) and is replaced."""
+    tok = faasd.tenant("hotstream")
+    deploy_srv(faasd, "hotstream", tok, "srv")
+    get(faasd, "hotstream", "srv", tok)
+    sk = socket.create_connection(("127.0.0.1", faasd.port))
+    t0 = time.time()
+    sk.sendall(("GET /fn/hotstream/srv/stream HTTP/1.1\r\nHost: x\r\n"
+                "Authorization: Bearer %s\r\n\r\n" % tok).encode())
+    got = b""
+    while b"first" not in got:
+        d = sk.recv(65536)
+        assert d, got
+        got += d
+    assert time.time() - t0 < 0.8, "the first bytes waited for the whole answer"
+    assert got.startswith(b"HTTP/1.1 200") and b"X-Faas-Invocation-Id" in got
+    while not got.endswith(b"0\r\n\r\n"):
+        d = sk.recv(65536)
+        assert d, got
+        got += d
+    assert time.time() - t0 >= 0.9 and b"last" in got
+    sk.close()
+    first = json.loads(get(faasd, "hotstream", "srv", tok)[2])["inst"]
+    conn = http.client.HTTPConnection("127.0.0.1", faasd.port, timeout=30)
+    conn.request("GET", "/fn/hotstream/srv/streamcrash", headers={"Authorization": "Bearer " + tok})
+    r = conn.getresponse()
+    assert r.status == 200
+    try:
+        body = r.read()
+        cut = False
+    except http.client.IncompleteRead:
+        cut = True
+    assert cut, "a response cut by a crash must not look complete: %r" % body
+    conn.close()
+    s, h, body = get(faasd, "hotstream", "srv", tok)
+    assert s == 200 and json.loads(body)["inst"] != first
