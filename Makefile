@@ -31,7 +31,7 @@ COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c \
 STORE_SRC   = store/store.c $(O)/schema_sql.c
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c \
-	gateway/rcache.c gateway/hot.c gateway/hproxy.c
+	gateway/rcache.c gateway/hot.c gateway/hotx.c gateway/hproxy.c
 SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c worker/sandbox/sb_listen.c
 WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)

@@ -1,0 +1,85 @@
+/*
+ * hot.h - what hot.c (scheduling hot instances) and hotx.c (the HTTP
+ * exchange with them) share inside the gateway.  Everything here is used
+ * under g->lock.
+ */
+#ifndef FAASD_HOT_H
+#define FAASD_HOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gw.h"
+
+#define BROKEN_GRACE_US  300000u   /* connection lost: wait this long for the reason */
+#define POOL_LINGER_US   60000000u /* an empty pool is forgotten after this */
+#define HOT_HEAD_RESERVE 16384u
+
+struct hconn {
+	int fd;
+	int loop;      /* whose epoll set holds it, or -1 */
+	bool want_out; /* registered for EPOLLOUT too */
+	unsigned uses;
+	struct hinst *inst;
+	struct req *q; /* the invocation using it, or NULL */
+};
+
+enum hinst_state { HI_STARTING = 1, HI_READY, HI_DEAD };
+
+struct hinst {
+	uint64_t id;
+	unsigned worker;
+	struct hpool *pool;
+	enum hinst_state state;
+	unsigned busy, cap, connecting;
+	bool served; /* has served an invocation (the next ones are warm) */
+	uint64_t born_us, idle_since_us, init_us, ready_us;
+	uint64_t epochs[GW_MAX_LOOPS]; /* the loops' epochs when it died */
+	struct hinst *next;
+	struct hconn conns[];
+};
+
+struct hpool {
+	char tenant[64], function[64];
+	int64_t version;
+	uint32_t uid;
+	bool net_host;
+	int runtime;
+	char code_sha[65];
+	json_t *config;
+	unsigned max, min, cap, idle_s;
+	uint64_t timeout_ms;
+	int64_t tenant_max;
+	unsigned ninst, nstarting;
+	struct hinst *insts;
+	struct req *whead, *wtail;
+	unsigned nwait;
+	uint64_t empty_since_us;
+	uint64_t prewarm_after_us; /* min_instances waits after a failed start */
+	struct hpool *next;
+};
+
+/* hot.c */
+int64_t hot_cfg_int(json_t *cfg, const char *key);
+void hot_resume(struct req *q);
+void hot_wait_unlink(struct req *q);
+void hot_wait_push(struct hpool *p, struct req *q, bool front);
+void hot_conn_close(struct hconn *c);
+/* Detach q from its connection or queue and answer it with an error. */
+void hot_fail(struct req *q, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The gateway ends an instance (it leaves service at once). */
+void hot_inst_stop(struct gw *g, struct hinst *in, unsigned status, const char *code,
+		   const char *msg);
+/* Give waiting invocations free connections; ask for what they lack. */
+void hot_pool_serve(struct gw *g, struct hpool *p);
+/* An open idle connection of p, preferably in loop's epoll set. */
+struct hconn *hot_free_conn(struct hpool *p, unsigned loop);
+
+/* hotx.c */
+/* Send q on c (c becomes q's); the answer is read by hot_conn_event. */
+void hot_assign(struct gw *g, struct hconn *c, struct req *q);
+/* Build q's request head for the instance.  0 or -ENOMEM. */
+int hot_build_head(struct req *q);
+
+#endif
