@@ -10,6 +10,7 @@
 #ifndef FAASD_GW_H
 #define FAASD_GW_H
 
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
@@ -412,6 +413,8 @@ bool invoke_header_passes(const char *name);
  * and the function's own env plus the PATH, HOME and LANG defaults. */
 void invoke_env_put(struct msg_out *m, const char *k, const char *v);
 void invoke_env_function(struct msg_out *m, json_t *config);
+/* The client's address as text ("" when unknown). */
+void invoke_client_addr(struct req *q, char addr[INET6_ADDRSTRLEN]);
 void invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us,
 		   uint64_t init_us, uint64_t peak_kb);
 

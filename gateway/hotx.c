@@ -7,8 +7,6 @@
  * request's connection, under g->lock, except where a function says so.
  */
 #include <errno.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,8 +496,7 @@ hot_build_head(struct req *q)
 {
 	struct sb b = { 0 };
 	const char *t = raw_target(q);
-	const union MHD_ConnectionInfo *ci;
-	char buf[128], addr[INET6_ADDRSTRLEN] = "";
+	char buf[128], addr[INET6_ADDRSTRLEN];
 
 	sb_str(&b, q->method);
 	sb_add(&b, " ", 1);
@@ -526,19 +523,11 @@ hot_build_head(struct req *q)
 	(void)str_printf(buf, sizeof(buf), "\r\nX-Faas-Function: %s/%s\r\nX-Faas-Version: %lld\r\n",
 			 q->route.tenant, q->route.function, (long long)q->sr.version);
 	sb_str(&b, buf);
-	ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr) {
-		if (ci->client_addr->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, addr,
-				  sizeof(addr));
-		else if (ci->client_addr->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-				  addr, sizeof(addr));
-		if (*addr) {
-			sb_str(&b, "X-Forwarded-For: ");
-			sb_str(&b, addr);
-			sb_str(&b, "\r\n");
-		}
+	invoke_client_addr(q, addr);
+	if (*addr) {
+		sb_str(&b, "X-Forwarded-For: ");
+		sb_str(&b, addr);
+		sb_str(&b, "\r\n");
 	}
 	sb_str(&b, "X-Faas-Deadline-Ms: ");
 	q->hx.deadline_off = (int64_t)b.len;
@@ -583,6 +572,21 @@ function_error(struct req *q, const char *type_hdr, const char *body, size_t len
 	return r;
 }
 
+/* The X-Faas-* headers, the REPORT line, and resp (taken) on its way. */
+static enum MHD_Result
+queue_answer(struct req *q, struct MHD_Response *resp, uint64_t dur)
+{
+	struct hx *x = &q->hx;
+	enum MHD_Result r;
+
+	invoke_faas_headers(q, resp, x->cold, dur);
+	invoke_report(q, x->resp.status, x->resp.status >= 500 ? "error" : "ok", dur, x->init_us,
+		      0);
+	r = MHD_queue_response(q->conn, x->resp.status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
 /* Pass the handler's headers (made strings in place: the head is ours). */
 static void
 pass_headers(struct hx *x, struct MHD_Response *resp)
@@ -602,7 +606,6 @@ stream_respond(struct req *q, uint64_t dur)
 {
 	struct hx *x = &q->hx;
 	struct MHD_Response *resp;
-	enum MHD_Result r;
 	uint64_t size = x->resp.framing == HRESP_LENGTH ? (uint64_t)x->resp.content_length
 							: MHD_SIZE_UNKNOWN;
 
@@ -613,12 +616,7 @@ stream_respond(struct req *q, uint64_t dur)
 	pthread_mutex_unlock(&q->gw->lock);
 	if (!resp)
 		return MHD_NO;
-	invoke_faas_headers(q, resp, x->cold, dur);
-	invoke_report(q, x->resp.status, x->resp.status >= 500 ? "error" : "ok", dur, x->init_us,
-		      0);
-	r = MHD_queue_response(q->conn, x->resp.status, resp);
-	MHD_destroy_response(resp);
-	return r;
+	return queue_answer(q, resp, dur);
 }
 
 enum MHD_Result
@@ -628,7 +626,6 @@ hot_respond(struct req *q)
 	struct MHD_Response *resp;
 	uint64_t dur = x->done_us > x->sent_us && x->sent_us ? x->done_us - x->sent_us : 0;
 	char *body;
-	enum MHD_Result r;
 
 	q->done.duration_us = dur;
 	x->responded = true;
@@ -656,12 +653,7 @@ hot_respond(struct req *q)
 		return MHD_NO;
 	pass_headers(x, resp);
 	x->in = NULL; /* the response frees it */
-	invoke_faas_headers(q, resp, x->cold, dur);
-	invoke_report(q, x->resp.status, x->resp.status >= 500 ? "error" : "ok", dur, x->init_us,
-		      0);
-	r = MHD_queue_response(q->conn, x->resp.status, resp);
-	MHD_destroy_response(resp);
-	return r;
+	return queue_answer(q, resp, dur);
 }
 
 void

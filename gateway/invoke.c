@@ -174,13 +174,29 @@ header_env(void *cls, enum MHD_ValueKind kind, const char *key, const char *valu
 	return MHD_YES;
 }
 
+void
+invoke_client_addr(struct req *q, char addr[INET6_ADDRSTRLEN])
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	addr[0] = 0;
+	if (ci && ci->client_addr) {
+		if (ci->client_addr->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, addr,
+				  INET6_ADDRSTRLEN);
+		else if (ci->client_addr->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
+				  addr, INET6_ADDRSTRLEN);
+	}
+}
+
 static void
 build_env(struct req *q, struct msg_out *m)
 {
 	struct envb e = { .m = m };
 	const char *ct, *query;
-	char buf[256], addr[INET6_ADDRSTRLEN] = "";
-	const union MHD_ConnectionInfo *ci;
+	char buf[256], addr[INET6_ADDRSTRLEN];
 
 	invoke_env_function(m, q->sr.config);
 	env_put(&e, "GATEWAY_INTERFACE", "CGI/1.1");
@@ -199,15 +215,7 @@ build_env(struct req *q, struct msg_out *m)
 		env_put(&e, "CONTENT_TYPE", ct);
 	(void)str_printf(buf, sizeof(buf), "%llu", (unsigned long long)q->received);
 	env_put(&e, "CONTENT_LENGTH", buf);
-	ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr) {
-		if (ci->client_addr->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, addr,
-				  sizeof(addr));
-		else if (ci->client_addr->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-				  addr, sizeof(addr));
-	}
+	invoke_client_addr(q, addr);
 	env_put(&e, "REMOTE_ADDR", addr);
 	q->scratch = &e;
 	MHD_get_connection_values(q->conn, MHD_HEADER_KIND, header_env, q);

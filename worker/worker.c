@@ -188,6 +188,25 @@ invocation_decode(const struct wk *w, const struct msg_in *in, struct msg_invoke
 		bad_peer("code path outside the state directory");
 }
 
+/* The limits and the sandbox spec of an invocation or hot instance: the
+ * tenant-independent template (the same for every instance) with the
+ * tenant's part from iv; stdio is the caller's. */
+static void
+spec_from(const struct wk *w, const struct msg_invoke *iv, struct sb_spec *sp,
+	  struct sb_limits *lim)
+{
+	*lim = (struct sb_limits){ .memory_bytes = iv->memory_mb << 20,
+				   .pids = w->cfg->pids_max,
+				   .cpu_millicores = w->cfg->cpu_millicores };
+	*sp = w->blank;
+	sp->code_dir = iv->code_dir;
+	sp->handler = iv->handler;
+	sp->env = iv->env;
+	sp->host_uid = (uid_t)iv->uid;
+	sp->tmp_bytes = MIN(w->cfg->tmp_max_mb, MAX(iv->memory_mb / 2, 1)) << 20;
+	sp->net_host = iv->network_host != 0;
+}
+
 /* An idle network namespace that served this tenant before, or a new one.
  * A namespace never passes from one tenant to another. */
 static int
@@ -268,20 +287,10 @@ start_invocation(struct wk *w, struct msg_in *in)
 	it->max_output = iv.max_output;
 	it->max_log = iv.max_log;
 	it->run_fd = it->log_fd = -1;
-	lim = (struct sb_limits){ .memory_bytes = iv.memory_mb << 20,
-				  .pids = w->cfg->pids_max,
-				  .cpu_millicores = w->cfg->cpu_millicores };
-	/* The tenant-independent part is the same for every instance. */
-	sp = w->blank;
-	sp.code_dir = iv.code_dir;
-	sp.handler = iv.handler;
-	sp.env = iv.env;
-	sp.host_uid = (uid_t)iv.uid;
+	spec_from(w, &iv, &sp, &lim);
 	sp.stdin_fd = iv.body_fd;
 	sp.stdout_fd = out_fd;
 	sp.stderr_fd = err_fd;
-	sp.tmp_bytes = MIN(w->cfg->tmp_max_mb, MAX(iv.memory_mb / 2, 1)) << 20;
-	sp.net_host = iv.network_host != 0;
 	it->start_us = now_mono_us();
 	it->deadline_us = it->start_us + iv.timeout_ms * 1000;
 	r = inst_launch(w, it, &sp, &lim);
@@ -560,12 +569,7 @@ hot_start(struct wk *w, struct msg_in *in)
 	if (r == 0) {
 		it->log_fd = pv[0];
 		(void)fcntl(it->log_fd, F_SETFL, O_NONBLOCK);
-		lim = (struct sb_limits){ .memory_bytes = iv.memory_mb << 20,
-					  .pids = w->cfg->pids_max,
-					  .cpu_millicores = w->cfg->cpu_millicores };
-		sp = w->blank;
-		sp.code_dir = iv.code_dir;
-		sp.handler = iv.handler;
+		spec_from(w, &iv, &sp, &lim);
 		if (iv.runtime == RUNTIME_PYTHON3) {
 			sp.handler = py_argv[0];
 			sp.argv = py_argv;
@@ -573,14 +577,10 @@ hot_start(struct wk *w, struct msg_in *in)
 			sp.handler = node_argv[0];
 			sp.argv = node_argv;
 		}
-		sp.env = iv.env;
-		sp.host_uid = it->uid;
 		sp.stdin_fd = null_fd;
 		sp.stdout_fd = pv[1];
 		sp.stderr_fd = pv[1];
 		sp.run_fd = it->run_fd;
-		sp.tmp_bytes = MIN(w->cfg->tmp_max_mb, MAX(iv.memory_mb / 2, 1)) << 20;
-		sp.net_host = iv.network_host != 0;
 		it->start_us = now_mono_us();
 		it->deadline_us = it->start_us + iv.timeout_ms * 1000;
 		it->next_try_us = it->start_us + 500;
