@@ -426,8 +426,8 @@ def test_python_errors(faasd):
     assert s == 502 and "Handler 'nothere' missing on module 'app'" in err["message"]
 
 
-# The AWS Lambda developer guide's Node.js examples, as written there
-# (API Gateway proxy integration): async and callback style.
+# Node.js handlers in the style of the AWS Lambda developer guide's
+# examples (API Gateway proxy integration): async and callback style.
 NODE_APP = r'''
 exports.handler = async (event, context) => {
     const body = { message: "Hello from Lambda!", path: event.path,
@@ -560,3 +560,35 @@ def test_response_streamed(faasd):
     conn.close()
     s, h, body = get(faasd, "hotstream", "srv", tok)
     assert s == 200 and json.loads(body)["inst"] != first
+
+
+# The handlers the Lambda console creates for a new function, as they are.
+LAMBDA_CONSOLE_PY = """import json
+
+def lambda_handler(event, context):
+    # TODO implement
+    return {
+        'statusCode': 200,
+        'body': json.dumps('Hello from Lambda!')
+    }
+"""
+LAMBDA_CONSOLE_NODE = """export const handler = async (event) => {
+  // TODO implement
+  const response = {
+    statusCode: 200,
+    body: JSON.stringify('Hello from Lambda!'),
+  };
+  return response;
+};
+"""
+
+
+def test_lambda_console_defaults(faasd):
+    tok = faasd.tenant("console")
+    faasd.deploy("console", tok, "py", {"lambda_function.py": LAMBDA_CONSOLE_PY},
+                 runtime="python3", handler="lambda_function.lambda_handler")
+    faasd.deploy("console", tok, "node", {"index.mjs": LAMBDA_CONSOLE_NODE}, runtime="node",
+                 handler="index.handler")
+    for fn in ("py", "node"):
+        s, h, body = get(faasd, "console", fn, tok)
+        assert s == 200 and json.loads(body) == "Hello from Lambda!", (fn, body)
