@@ -232,7 +232,6 @@ struct hconn;
 struct hot {
 	struct hpool *buckets[HOT_BUCKETS];
 	uint64_t next_id;
-	unsigned ninst;
 	uint64_t warm_gen; /* store generation of the last min_instances scan */
 	bool warm_scanned;
 };
@@ -308,7 +307,6 @@ struct hx {
 	/* Streaming: the head was answered while the body still comes. */
 	bool streaming, stream_done, stream_failed;
 	bool reader_waiting; /* MHD's content reader suspended q for more */
-	bool responded;      /* hot_respond ran */
 	bool cold;           /* it waited for an instance started for it */
 	uint64_t init_us;
 	uint64_t broken_us; /* connection lost mid-exchange: waiting for the reason */

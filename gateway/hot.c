@@ -138,16 +138,17 @@ hot_wait_unlink(struct req *q)
 {
 	struct hpool *p = q->hx.pool;
 
+	struct req *prev = NULL;
+
 	if (!p)
 		return;
-	for (struct req **pp = &p->whead; *pp; pp = &(*pp)->hx.wnext)
+	for (struct req **pp = &p->whead; *pp; prev = *pp, pp = &(*pp)->hx.wnext)
 		if (*pp == q) {
 			*pp = q->hx.wnext;
 			break;
 		}
-	p->wtail = NULL;
-	for (struct req *w = p->whead; w; w = w->hx.wnext)
-		p->wtail = w;
+	if (p->wtail == q)
+		p->wtail = prev;
 	p->nwait--;
 	q->hx.wnext = NULL;
 	q->hx.pool = NULL;
@@ -181,20 +182,27 @@ hot_conn_close(struct hconn *c)
 	c->fd = -1;
 }
 
+struct hconn *
+hot_detach(struct req *q)
+{
+	struct hconn *c = q->hx.conn;
+
+	if (c) {
+		c->q = NULL;
+		c->inst->busy--;
+		q->hx.conn = NULL;
+	}
+	hot_wait_unlink(q);
+	return c;
+}
+
 /* Detach q from wherever it is and answer it with an error. */
 void
 hot_fail(struct req *q, unsigned status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (q->hx.conn) {
-		struct hconn *c = q->hx.conn;
-
-		c->q = NULL;
-		c->inst->busy--;
-		q->hx.conn = NULL;
-	}
-	hot_wait_unlink(q);
+	(void)hot_detach(q);
 	q->hx.fail_status = status;
 	q->hx.fail_code = code;
 	va_start(ap, fmt);
@@ -236,7 +244,6 @@ inst_bury(struct gw *g, struct hinst *in, unsigned status, const char *code, con
 		p->empty_since_us = now_mono_us();
 	if (g->workers[in->worker].hot)
 		g->workers[in->worker].hot--;
-	g->hot.ninst--;
 	for (unsigned i = 0; i < in->cap; i++) {
 		struct hconn *c = &in->conns[i];
 
@@ -350,7 +357,7 @@ spawn(struct gw *g, struct hpool *p)
 	in->pool = p;
 	in->cap = p->cap;
 	in->state = HI_STARTING;
-	in->born_us = in->idle_since_us = now_mono_us();
+	in->idle_since_us = now_mono_us();
 	for (unsigned i = 0; i < in->cap; i++) {
 		in->conns[i].fd = -1;
 		in->conns[i].loop = -1;
@@ -378,7 +385,6 @@ spawn(struct gw *g, struct hpool *p)
 	invoke_env_function(&m, p->config);
 	if (!json_object_get(json_object_get(p->config, "env"), "TZ"))
 		invoke_env_put(&m, "TZ", "UTC");
-	invoke_env_put(&m, "FAAS_LISTEN", "/run/faas.sock");
 	invoke_env_put(&m, "FAAS_TENANT", p->tenant);
 	invoke_env_put(&m, "FAAS_FUNCTION_NAME", p->function);
 	(void)str_printf(buf, sizeof(buf), "%lld", (long long)p->version);
@@ -409,7 +415,6 @@ spawn(struct gw *g, struct hpool *p)
 	p->ninst++;
 	p->nstarting++;
 	g->workers[w].hot++;
-	g->hot.ninst++;
 	log_debug("starting hot instance %llu of %s/%s v=%lld on worker %d",
 		  (unsigned long long)in->id, p->tenant, p->function, (long long)p->version, w);
 	return 0;
@@ -680,9 +685,7 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 				 * and the instance lives: the handler closed it
 				 * just as the request went out.  Once more, on
 				 * another connection. */
-				c->q = NULL;
-				q->hx.conn = NULL;
-				in->busy--;
+				(void)hot_detach(q);
 				q->hx.retried = true;
 				q->hx.broken_us = 0;
 				q->hx.wait_until_us = now + g->cfg.queue_wait_ms * 1000;

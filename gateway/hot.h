@@ -33,7 +33,7 @@ struct hinst {
 	enum hinst_state state;
 	unsigned busy, cap, connecting;
 	bool served; /* has served an invocation (the next ones are warm) */
-	uint64_t born_us, idle_since_us, init_us, ready_us;
+	uint64_t idle_since_us, init_us, ready_us;
 	uint64_t epochs[GW_MAX_LOOPS]; /* the loops' epochs when it died */
 	struct hinst *next;
 	struct hconn conns[];
@@ -65,6 +65,8 @@ void hot_resume(struct req *q);
 void hot_wait_unlink(struct req *q);
 void hot_wait_push(struct hpool *p, struct req *q, bool front);
 void hot_conn_close(struct hconn *c);
+/* Take q off its connection (returned, now free; or NULL) and its queue. */
+struct hconn *hot_detach(struct req *q);
 /* Detach q from its connection or queue and answer it with an error. */
 void hot_fail(struct req *q, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

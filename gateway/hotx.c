@@ -173,6 +173,23 @@ finish(struct gw *g, struct hconn *c, bool reuse)
 	hot_pool_serve(g, p);
 }
 
+/* Does the answer carry X-Faas-Function-Error (a runtime's uncaught
+ * error)?  Its value into type, when asked. */
+static bool
+function_error_type(const struct hx *x, char *type, size_t n)
+{
+	for (unsigned i = 0; i < x->resp.nheaders; i++)
+		if (x->resp.h[i].name_len == 21 &&
+		    strncasecmp(x->in + x->resp.h[i].name_off, "X-Faas-Function-Error", 21) == 0) {
+			if (type)
+				(void)str_printf(type, n, "%.*s",
+						 (int)MIN(x->resp.h[i].value_len, (uint32_t)n - 1),
+						 x->in + x->resp.h[i].value_off);
+			return true;
+		}
+	return false;
+}
+
 /*
  * The head is in and the body still comes: answer the head now and stream
  * the body as it arrives (stream_read), unless the answer must be seen
@@ -192,10 +209,8 @@ stream_start(struct gw *g, struct hconn *c)
 		hot_conn_close(c);
 		return;
 	}
-	for (unsigned i = 0; i < x->resp.nheaders; i++)
-		if (x->resp.h[i].name_len == 21 &&
-		    strncasecmp(x->in + x->resp.h[i].name_off, "X-Faas-Function-Error", 21) == 0)
-			return;
+	if (function_error_type(x, NULL, 0))
+		return;
 	x->streaming = true;
 	x->done_us = now_mono_us();
 	hot_resume(q);
@@ -327,8 +342,7 @@ hx_room(struct gw *g, struct hx *x)
 
 /* Read what the socket has for x.  1 complete, 0 not yet (EAGAIN), -1 bad
  * answer (diag), -2 connection ended before the answer, -3 too large or no
- * memory.  Touches only x and the socket: callable without the lock by
- * whoever owns the exchange. */
+ * memory. */
 static int
 hx_read(struct gw *g, int fd, struct hx *x, char *diag, size_t n)
 {
@@ -354,7 +368,7 @@ hx_read(struct gw *g, int fd, struct hx *x, char *diag, size_t n)
 	}
 }
 
-/* The I/O thread's side of an exchange (under the lock). */
+/* The answer's bytes arrived (the request's event loop, under the lock). */
 static void
 conn_read(struct gw *g, struct hconn *c)
 {
@@ -625,28 +639,16 @@ hot_respond(struct req *q)
 	struct hx *x = &q->hx;
 	struct MHD_Response *resp;
 	uint64_t dur = x->done_us > x->sent_us && x->sent_us ? x->done_us - x->sent_us : 0;
-	char *body;
+	char *body, type[64];
 
 	q->done.duration_us = dur;
-	x->responded = true;
 	if (x->fail_status)
 		return invoke_fail(q, x->fail_status, x->fail_code, x->fail_msg, NULL);
 	if (x->streaming)
 		return stream_respond(q, dur);
 	body = x->in + x->resp.head_len;
-	for (unsigned i = 0; i < x->resp.nheaders; i++) {
-		const char *n = x->in + x->resp.h[i].name_off;
-
-		if (x->resp.h[i].name_len == 21 &&
-		    strncasecmp(n, "X-Faas-Function-Error", 21) == 0) {
-			char type[64];
-
-			(void)str_printf(type, sizeof(type), "%.*s",
-					 (int)MIN(x->resp.h[i].value_len, 63u),
-					 x->in + x->resp.h[i].value_off);
-			return function_error(q, type, body, x->body_len);
-		}
-	}
+	if (function_error_type(x, type, sizeof(type)))
+		return function_error(q, type, body, x->body_len);
 	resp = MHD_create_response_from_buffer_with_free_callback_cls(x->body_len, body, free_cls,
 								      x->in);
 	if (!resp)
@@ -664,16 +666,12 @@ hot_req_free(struct req *q)
 	 * case, no lock).  A client gone mid-stream: the rest of the answer
 	 * has nowhere to go, so its connection cannot carry another. */
 	if (q->hx.conn || q->hx.pool) {
-		pthread_mutex_lock(&q->gw->lock);
-		if (q->hx.conn) {
-			struct hconn *c = q->hx.conn;
+		struct hconn *c;
 
-			c->q = NULL;
-			c->inst->busy--;
+		pthread_mutex_lock(&q->gw->lock);
+		c = hot_detach(q);
+		if (c)
 			hot_conn_close(c);
-			q->hx.conn = NULL;
-		}
-		hot_wait_unlink(q);
 		pthread_mutex_unlock(&q->gw->lock);
 	}
 	free(q->hx.out);

@@ -96,10 +96,6 @@ invoke_begin(struct req *q, const char *method)
 
 /* ---- environment ---- */
 
-struct envb {
-	struct msg_out *m;
-};
-
 void
 invoke_env_put(struct msg_out *m, const char *k, const char *v)
 {
@@ -132,17 +128,11 @@ invoke_env_function(struct msg_out *m, json_t *config)
 		invoke_env_put(m, "LANG", "C.UTF-8");
 }
 
-static void
-env_put(struct envb *e, const char *k, const char *v)
-{
-	invoke_env_put(e->m, k, v);
-}
-
 static enum MHD_Result
 header_env(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct req *q = cls;
-	struct envb *e = (struct envb *)q->scratch;
+	struct msg_out *m = q->scratch;
 	char name[128] = "HTTP_";
 	size_t o = 5;
 
@@ -170,7 +160,7 @@ header_env(void *cls, enum MHD_ValueKind kind, const char *key, const char *valu
 		name[o++] = c;
 	}
 	name[o] = 0;
-	env_put(e, name, value);
+	invoke_env_put(m, name, value);
 	return MHD_YES;
 }
 
@@ -194,43 +184,42 @@ invoke_client_addr(struct req *q, char addr[INET6_ADDRSTRLEN])
 static void
 build_env(struct req *q, struct msg_out *m)
 {
-	struct envb e = { .m = m };
 	const char *ct, *query;
 	char buf[256], addr[INET6_ADDRSTRLEN];
 
 	invoke_env_function(m, q->sr.config);
-	env_put(&e, "GATEWAY_INTERFACE", "CGI/1.1");
-	env_put(&e, "SERVER_SOFTWARE", "faasd");
-	env_put(&e, "SERVER_PROTOCOL", q->version ? q->version : "HTTP/1.1");
-	env_put(&e, "REQUEST_METHOD", q->method);
-	env_put(&e, "REQUEST_URI", q->uri ? q->uri : "");
-	env_put(&e, "PATH_INFO", *q->route.rest ? q->route.rest : "/");
+	invoke_env_put(m, "GATEWAY_INTERFACE", "CGI/1.1");
+	invoke_env_put(m, "SERVER_SOFTWARE", "faasd");
+	invoke_env_put(m, "SERVER_PROTOCOL", q->version ? q->version : "HTTP/1.1");
+	invoke_env_put(m, "REQUEST_METHOD", q->method);
+	invoke_env_put(m, "REQUEST_URI", q->uri ? q->uri : "");
+	invoke_env_put(m, "PATH_INFO", *q->route.rest ? q->route.rest : "/");
 	(void)str_printf(buf, sizeof(buf), "/fn/%s/%s%s%s", q->route.tenant, q->route.function,
 			 *q->route.qualifier ? ":" : "", q->route.qualifier);
-	env_put(&e, "SCRIPT_NAME", buf);
+	invoke_env_put(m, "SCRIPT_NAME", buf);
 	query = q->uri ? strchr(q->uri, '?') : NULL;
-	env_put(&e, "QUERY_STRING", query ? query + 1 : "");
+	invoke_env_put(m, "QUERY_STRING", query ? query + 1 : "");
 	ct = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Type");
 	if (ct)
-		env_put(&e, "CONTENT_TYPE", ct);
+		invoke_env_put(m, "CONTENT_TYPE", ct);
 	(void)str_printf(buf, sizeof(buf), "%llu", (unsigned long long)q->received);
-	env_put(&e, "CONTENT_LENGTH", buf);
+	invoke_env_put(m, "CONTENT_LENGTH", buf);
 	invoke_client_addr(q, addr);
-	env_put(&e, "REMOTE_ADDR", addr);
-	q->scratch = &e;
+	invoke_env_put(m, "REMOTE_ADDR", addr);
+	q->scratch = m;
 	MHD_get_connection_values(q->conn, MHD_HEADER_KIND, header_env, q);
 	q->scratch = NULL;
-	env_put(&e, "FAAS_TENANT", q->route.tenant);
-	env_put(&e, "FAAS_FUNCTION_NAME", q->route.function);
+	invoke_env_put(m, "FAAS_TENANT", q->route.tenant);
+	invoke_env_put(m, "FAAS_FUNCTION_NAME", q->route.function);
 	(void)str_printf(buf, sizeof(buf), "%lld", (long long)q->sr.version);
-	env_put(&e, "FAAS_FUNCTION_VERSION", buf);
-	env_put(&e, "FAAS_INVOCATION_ID", q->invocation_id);
+	invoke_env_put(m, "FAAS_FUNCTION_VERSION", buf);
+	invoke_env_put(m, "FAAS_INVOCATION_ID", q->invocation_id);
 	(void)str_printf(buf, sizeof(buf), "%lld",
 			 (long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")));
-	env_put(&e, "FAAS_MEMORY_MB", buf);
+	invoke_env_put(m, "FAAS_MEMORY_MB", buf);
 	(void)str_printf(buf, sizeof(buf), "%lld",
 			 (long long)json_integer_value(json_object_get(q->sr.config, "timeout_s")));
-	env_put(&e, "FAAS_TIMEOUT_S", buf);
+	invoke_env_put(m, "FAAS_TIMEOUT_S", buf);
 }
 
 static void

@@ -538,10 +538,12 @@ hot_start(struct wk *w, struct msg_in *in)
 					       "/var/runtime/python3/bootstrap.py", NULL };
 	static const char *const node_argv[] = { "/usr/bin/node", "/var/runtime/node/bootstrap.js",
 						 NULL };
+	static const char listen_env[] = "FAAS_LISTEN=" SB_LISTEN_PATH;
 	struct msg_invoke iv;
 	struct sb_spec sp;
 	struct sb_limits lim;
 	struct inst *it;
+	const char *env[MSG_MAX_ENV + 2];
 	int pv[2] = { -1, -1 }, null_fd = -1, r;
 
 	invocation_decode(w, in, &iv);
@@ -577,6 +579,11 @@ hot_start(struct wk *w, struct msg_in *in)
 			sp.handler = node_argv[0];
 			sp.argv = node_argv;
 		}
+		/* The path is the sandbox's business: the worker names it. */
+		memcpy(env, iv.env, iv.nenv * sizeof(env[0]));
+		env[iv.nenv] = listen_env;
+		env[iv.nenv + 1] = NULL;
+		sp.env = env;
 		sp.stdin_fd = null_fd;
 		sp.stdout_fd = pv[1];
 		sp.stderr_fd = pv[1];
