@@ -27,7 +27,7 @@ LIBS_CLI = $(shell pkg-config --libs $(PKGS_CLI))
 CFLAGS_PKGS = $(shell pkg-config --cflags $(PKGS_D) libcurl)
 
 COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c \
-	common/errmap.c common/fnconfig.c common/config.c
+	common/errmap.c common/fnconfig.c common/config.c common/strategy.c
 STORE_SRC   = store/store.c $(O)/schema_sql.c
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c \
@@ -39,10 +39,10 @@ DAEMON_SRC  = daemon/main.c daemon/sdnotify.c daemon/privdrop.c
 CLI_SRC     = cli/faasctl.c cli/http.c cli/buf.c cli/pack.c cli/cmd_admin.c cli/cmd_fn.c
 
 FAASD_SRC = $(DAEMON_SRC) $(GATEWAY_SRC) $(WORKER_SRC) $(STORE_SRC) $(COMMON_SRC)
-CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c
+CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c common/strategy.c
 
 UNIT_TESTS = test_util test_msg test_names test_fnconfig test_config test_sandbox \
-	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy
+	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy test_strategy
 UNIT_BINS  = $(addprefix $(O)/tests/,$(UNIT_TESTS))
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(patsubst $(O)/%,%,$(1)))
