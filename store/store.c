@@ -7,7 +7,7 @@
  * new state.  Migrations are the numbered files of schema/, embedded at build
  * time; PRAGMA user_version holds how many have been applied.
  */
-#include "store.h"
+#include "store_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -22,45 +22,9 @@
 extern const char *const store_migrations[];
 extern const size_t store_migrations_count;
 
-struct store {
-	sqlite3 *db;
-	pthread_mutex_t lock;
-	char err[256];
-	_Atomic uint64_t generation; /* bumped by changes to what routes read */
-	_Atomic uint64_t queries;    /* statements prepared, for tests */
-};
-
-static void
-finalizep(sqlite3_stmt **st)
-{
-	if (*st)
-		sqlite3_finalize(*st);
-}
-#define _cleanup_stmt_ __attribute__((cleanup(finalizep)))
-
-static void
-unlockp(pthread_mutex_t **m)
-{
-	if (*m)
-		pthread_mutex_unlock(*m);
-}
-#define LOCKED(s)                                                            \
-	__attribute__((cleanup(unlockp))) pthread_mutex_t *_lk = &(s)->lock; \
-	pthread_mutex_lock(_lk)
-
-static void
-bumpp(struct store **s)
-{
-	atomic_fetch_add(&(*s)->generation, 1);
-}
-/* In a function that changes tenants, functions, versions or aliases,
- * before LOCKED: the generation moves after the lock is released, so a
- * reader that saw the old generation refetches. */
-#define BUMPS_GENERATION(s) __attribute__((cleanup(bumpp))) struct store *_bump = (s)
-
 /* Convert an SQLite result code to -errno at the module edge. */
-static int
-sqerr(struct store *s, int rc)
+int
+sq_err(struct store *s, int rc)
 {
 	(void)str_copy(s->err, sizeof(s->err), sqlite3_errmsg(s->db));
 	switch (rc & 0xff) {
@@ -80,30 +44,44 @@ sqerr(struct store *s, int rc)
 	}
 }
 
-static int
-prep(struct store *s, const char *sql, sqlite3_stmt **st)
+int
+sq_prep(struct store *s, const char *sql, sqlite3_stmt **st)
 {
 	int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
 
 	atomic_fetch_add(&s->queries, 1);
-	return rc == SQLITE_OK ? 0 : sqerr(s, rc);
+	return rc == SQLITE_OK ? 0 : sq_err(s, rc);
 }
 
-static int
-exec_sql(struct store *s, const char *sql)
+int
+sq_exec(struct store *s, const char *sql)
 {
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : sqerr(s, rc);
+	return rc == SQLITE_OK ? 0 : sq_err(s, rc);
 }
 
 /* Run a prepared statement that returns no rows. */
-static int
-step_done(struct store *s, sqlite3_stmt *st)
+int
+sq_done(struct store *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
-	return rc == SQLITE_DONE ? 0 : sqerr(s, rc);
+	return rc == SQLITE_DONE ? 0 : sq_err(s, rc);
+}
+
+int
+sq_end(struct store *s, int r)
+{
+	if (r >= 0) {
+		int c = sq_exec(s, "COMMIT");
+
+		if (c >= 0)
+			return r;
+		r = c;
+	}
+	(void)sq_exec(s, "ROLLBACK");
+	return r;
 }
 
 uint64_t
@@ -136,11 +114,11 @@ migrate(struct store *s, char *diag, size_t n)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int version, r;
 
-	r = prep(s, "PRAGMA user_version", &st);
+	r = sq_prep(s, "PRAGMA user_version", &st);
 	if (r < 0)
 		return r;
 	if (sqlite3_step(st) != SQLITE_ROW)
-		return sqerr(s, SQLITE_ERROR);
+		return sq_err(s, SQLITE_ERROR);
 	version = sqlite3_column_int(st, 0);
 	if (version > (int)store_migrations_count) {
 		(void)str_printf(
@@ -153,18 +131,18 @@ migrate(struct store *s, char *diag, size_t n)
 	for (size_t i = (size_t)version; i < store_migrations_count; i++) {
 		char sql[64];
 
-		r = exec_sql(s, "BEGIN IMMEDIATE");
+		r = sq_exec(s, "BEGIN IMMEDIATE");
 		if (r < 0)
 			return r;
-		r = exec_sql(s, store_migrations[i]);
+		r = sq_exec(s, store_migrations[i]);
 		(void)str_printf(sql, sizeof(sql), "PRAGMA user_version = %zu", i + 1);
 		if (r >= 0)
-			r = exec_sql(s, sql);
+			r = sq_exec(s, sql);
 		if (r >= 0)
-			r = exec_sql(s, "COMMIT");
+			r = sq_exec(s, "COMMIT");
 		if (r < 0) {
 			(void)str_printf(diag, n, "migration %zu failed: %s", i + 1, s->err);
-			(void)exec_sql(s, "ROLLBACK");
+			(void)sq_exec(s, "ROLLBACK");
 			return r;
 		}
 	}
@@ -190,8 +168,8 @@ store_open(const char *path, struct store **out, char *diag, size_t n)
 		return -EIO;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
-	r = exec_sql(s, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; "
-			"PRAGMA synchronous = NORMAL");
+	r = sq_exec(s, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; "
+		       "PRAGMA synchronous = NORMAL");
 	if (r >= 0)
 		r = migrate(s, diag, n);
 	else
@@ -225,8 +203,8 @@ store_time_format(int64_t ms, char *buf, size_t n)
 		buf[0] = 0;
 }
 
-static json_t *
-json_time(int64_t ms)
+json_t *
+sq_time(int64_t ms)
 {
 	char buf[32];
 
@@ -234,8 +212,8 @@ json_time(int64_t ms)
 	return json_string(buf);
 }
 
-static const char *
-col_text(sqlite3_stmt *st, int i)
+const char *
+sq_text(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 
@@ -252,7 +230,7 @@ static void
 tenant_row(sqlite3_stmt *st, struct store_tenant *t)
 {
 	t->id = sqlite3_column_int64(st, 0);
-	(void)str_copy(t->name, sizeof(t->name), col_text(st, 1));
+	(void)str_copy(t->name, sizeof(t->name), sq_text(st, 1));
 	t->uid = (uint32_t)sqlite3_column_int64(st, 2);
 	t->max_functions = sqlite3_column_int64(st, 3);
 	t->max_instances = sqlite3_column_int64(st, 4);
@@ -269,7 +247,7 @@ store_tenant_json(const struct store_tenant *t)
 			 (json_int_t)t->max_functions, "max_instances",
 			 (json_int_t)t->max_instances, "max_memory_mb",
 			 (json_int_t)t->max_memory_mb, "allow_host_network", t->allow_host_network,
-			 "created_at", json_time(t->created_at));
+			 "created_at", sq_time(t->created_at));
 }
 
 int
@@ -281,16 +259,16 @@ store_tenant_create(struct store *s, struct store_tenant *t, uint64_t uid_base, 
 	BUMPS_GENERATION(s);
 	LOCKED(s);
 
-	r = exec_sql(s, "BEGIN IMMEDIATE");
+	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
 	/* Insert with a placeholder uid (negative ids never collide), then
 	 * derive the real one from the never-reused AUTOINCREMENT id. */
-	r = prep(s,
-		 "INSERT INTO tenants (name, uid, max_functions, max_instances, "
-		 "max_memory_mb, allow_host_network, created_at) "
-		 "VALUES (?, 1 + (SELECT COALESCE(MAX(uid), 0) FROM tenants), ?, ?, ?, ?, ?)",
-		 &st);
+	r = sq_prep(s,
+		    "INSERT INTO tenants (name, uid, max_functions, max_instances, "
+		    "max_memory_mb, allow_host_network, created_at) "
+		    "VALUES (?, 1 + (SELECT COALESCE(MAX(uid), 0) FROM tenants), ?, ?, ?, ?, ?)",
+		    &st);
 	if (r < 0)
 		goto fail;
 	t->created_at = (int64_t)now_wall_ms();
@@ -300,7 +278,7 @@ store_tenant_create(struct store *s, struct store_tenant *t, uint64_t uid_base, 
 	sqlite3_bind_int64(st, 4, t->max_memory_mb);
 	sqlite3_bind_int(st, 5, t->allow_host_network);
 	sqlite3_bind_int64(st, 6, t->created_at);
-	r = step_done(s, st);
+	r = sq_done(s, st);
 	if (r < 0)
 		goto fail;
 	id = sqlite3_last_insert_rowid(s->db);
@@ -310,17 +288,17 @@ store_tenant_create(struct store *s, struct store_tenant *t, uint64_t uid_base, 
 	}
 	t->id = id;
 	t->uid = (uint32_t)(uid_base + (uint64_t)id - 1);
-	r = prep(s, "UPDATE tenants SET uid = ? WHERE id = ?", &up);
+	r = sq_prep(s, "UPDATE tenants SET uid = ? WHERE id = ?", &up);
 	if (r < 0)
 		goto fail;
 	sqlite3_bind_int64(up, 1, t->uid);
 	sqlite3_bind_int64(up, 2, id);
-	r = step_done(s, up);
+	r = sq_done(s, up);
 	if (r < 0)
 		goto fail;
-	return exec_sql(s, "COMMIT");
+	return sq_exec(s, "COMMIT");
 fail:
-	(void)exec_sql(s, "ROLLBACK");
+	(void)sq_exec(s, "ROLLBACK");
 	return r;
 }
 
@@ -331,7 +309,7 @@ store_tenant_get(struct store *s, const char *name, struct store_tenant *out)
 	int r, rc;
 	LOCKED(s);
 
-	r = prep(s, "SELECT " TENANT_COLS " FROM tenants WHERE name = ?", &st);
+	r = sq_prep(s, "SELECT " TENANT_COLS " FROM tenants WHERE name = ?", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -339,7 +317,7 @@ store_tenant_get(struct store *s, const char *name, struct store_tenant *out)
 	if (rc == SQLITE_DONE)
 		return -ENOENT;
 	if (rc != SQLITE_ROW)
-		return sqerr(s, rc);
+		return sq_err(s, rc);
 	tenant_row(st, out);
 	return 0;
 }
@@ -352,11 +330,11 @@ store_tenant_delete(struct store *s, int64_t id)
 	BUMPS_GENERATION(s);
 	LOCKED(s);
 
-	r = prep(s, "DELETE FROM tenants WHERE id = ?", &st);
+	r = sq_prep(s, "DELETE FROM tenants WHERE id = ?", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, id);
-	r = step_done(s, st);
+	r = sq_done(s, st);
 	if (r < 0)
 		return r;
 	return sqlite3_changes(s->db) ? 0 : -ENOENT;
@@ -370,7 +348,7 @@ store_tenant_list(struct store *s, json_t **out)
 	int r, rc;
 	LOCKED(s);
 
-	r = prep(s, "SELECT " TENANT_COLS " FROM tenants ORDER BY name", &st);
+	r = sq_prep(s, "SELECT " TENANT_COLS " FROM tenants ORDER BY name", &st);
 	if (r < 0) {
 		json_decref(arr);
 		return r;
@@ -383,7 +361,7 @@ store_tenant_list(struct store *s, json_t **out)
 	}
 	if (rc != SQLITE_DONE) {
 		json_decref(arr);
-		return sqerr(s, rc);
+		return sq_err(s, rc);
 	}
 	*out = json_pack("{s:o}", "tenants", arr);
 	return 0;
@@ -398,10 +376,10 @@ store_key_insert(struct store *s, struct store_key *k)
 	int r;
 	LOCKED(s);
 
-	r = prep(s,
-		 "INSERT INTO keys (id, tenant_id, scope, hash, name, created_at) "
-		 "VALUES (?, ?, ?, ?, ?, ?)",
-		 &st);
+	r = sq_prep(s,
+		    "INSERT INTO keys (id, tenant_id, scope, hash, name, created_at) "
+		    "VALUES (?, ?, ?, ?, ?, ?)",
+		    &st);
 	if (r < 0)
 		return r;
 	k->created_at = (int64_t)now_wall_ms();
@@ -414,7 +392,7 @@ store_key_insert(struct store *s, struct store_key *k)
 	sqlite3_bind_blob(st, 4, k->hash, sizeof(k->hash), SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, k->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, k->created_at);
-	return step_done(s, st);
+	return sq_done(s, st);
 }
 
 int
@@ -424,10 +402,10 @@ store_key_revoke(struct store *s, int64_t tenant_id, const char *id)
 	int r;
 	LOCKED(s);
 
-	r = prep(s,
-		 "UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL "
-		 "AND tenant_id IS ?",
-		 &st);
+	r = sq_prep(s,
+		    "UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL "
+		    "AND tenant_id IS ?",
+		    &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, (int64_t)now_wall_ms());
@@ -436,7 +414,7 @@ store_key_revoke(struct store *s, int64_t tenant_id, const char *id)
 		sqlite3_bind_int64(st, 3, tenant_id);
 	else
 		sqlite3_bind_null(st, 3);
-	r = step_done(s, st);
+	r = sq_done(s, st);
 	if (r < 0)
 		return r;
 	return sqlite3_changes(s->db) ? 0 : -ENOENT;
@@ -449,30 +427,30 @@ store_key_foreach_active(struct store *s, int (*cb)(const struct store_key *k, v
 	int r, rc;
 	LOCKED(s);
 
-	r = prep(s,
-		 "SELECT k.id, COALESCE(k.tenant_id, 0), COALESCE(t.name, ''), k.scope, "
-		 "k.hash, k.name, k.created_at FROM keys k "
-		 "LEFT JOIN tenants t ON t.id = k.tenant_id WHERE k.revoked_at IS NULL",
-		 &st);
+	r = sq_prep(s,
+		    "SELECT k.id, COALESCE(k.tenant_id, 0), COALESCE(t.name, ''), k.scope, "
+		    "k.hash, k.name, k.created_at FROM keys k "
+		    "LEFT JOIN tenants t ON t.id = k.tenant_id WHERE k.revoked_at IS NULL",
+		    &st);
 	if (r < 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_key k = { 0 };
 
-		(void)str_copy(k.id, sizeof(k.id), col_text(st, 0));
+		(void)str_copy(k.id, sizeof(k.id), sq_text(st, 0));
 		k.tenant_id = sqlite3_column_int64(st, 1);
-		(void)str_copy(k.tenant, sizeof(k.tenant), col_text(st, 2));
-		(void)str_copy(k.scope, sizeof(k.scope), col_text(st, 3));
+		(void)str_copy(k.tenant, sizeof(k.tenant), sq_text(st, 2));
+		(void)str_copy(k.scope, sizeof(k.scope), sq_text(st, 3));
 		if (sqlite3_column_bytes(st, 4) != sizeof(k.hash))
 			continue;
 		memcpy(k.hash, sqlite3_column_blob(st, 4), sizeof(k.hash));
-		(void)str_copy(k.name, sizeof(k.name), col_text(st, 5));
+		(void)str_copy(k.name, sizeof(k.name), sq_text(st, 5));
 		k.created_at = sqlite3_column_int64(st, 6);
 		r = cb(&k, ud);
 		if (r < 0)
 			return r;
 	}
-	return rc == SQLITE_DONE ? 0 : sqerr(s, rc);
+	return rc == SQLITE_DONE ? 0 : sq_err(s, rc);
 }
 
 int
@@ -483,29 +461,29 @@ store_key_list(struct store *s, int64_t tenant_id, json_t **out)
 	int r, rc;
 	LOCKED(s);
 
-	r = prep(s,
-		 "SELECT id, scope, name, created_at, revoked_at FROM keys "
-		 "WHERE tenant_id = ? ORDER BY created_at, id",
-		 &st);
+	r = sq_prep(s,
+		    "SELECT id, scope, name, created_at, revoked_at FROM keys "
+		    "WHERE tenant_id = ? ORDER BY created_at, id",
+		    &st);
 	if (r < 0) {
 		json_decref(arr);
 		return r;
 	}
 	sqlite3_bind_int64(st, 1, tenant_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *k = json_pack("{s:s, s:s, s:s, s:o}", "id", col_text(st, 0), "scope",
-				      col_text(st, 1), "name", col_text(st, 2), "created_at",
-				      json_time(sqlite3_column_int64(st, 3)));
+		json_t *k = json_pack("{s:s, s:s, s:s, s:o}", "id", sq_text(st, 0), "scope",
+				      sq_text(st, 1), "name", sq_text(st, 2), "created_at",
+				      sq_time(sqlite3_column_int64(st, 3)));
 
 		json_object_set_new(k, "revoked_at",
 				    sqlite3_column_type(st, 4) == SQLITE_NULL
 					    ? json_null()
-					    : json_time(sqlite3_column_int64(st, 4)));
+					    : sq_time(sqlite3_column_int64(st, 4)));
 		json_array_append_new(arr, k);
 	}
 	if (rc != SQLITE_DONE) {
 		json_decref(arr);
-		return sqerr(s, rc);
+		return sq_err(s, rc);
 	}
 	*out = json_pack("{s:o}", "keys", arr);
 	return 0;
@@ -520,7 +498,7 @@ store_code_exists(struct store *s, int64_t tenant_id, const char *sha256)
 	int r, rc;
 	LOCKED(s);
 
-	r = prep(s, "SELECT 1 FROM code WHERE tenant_id = ? AND sha256 = ?", &st);
+	r = sq_prep(s, "SELECT 1 FROM code WHERE tenant_id = ? AND sha256 = ?", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, tenant_id);
@@ -528,7 +506,7 @@ store_code_exists(struct store *s, int64_t tenant_id, const char *sha256)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : sqerr(s, rc);
+	return rc == SQLITE_DONE ? -ENOENT : sq_err(s, rc);
 }
 
 int
@@ -539,10 +517,10 @@ store_code_insert(struct store *s, int64_t tenant_id, const char *sha256, uint64
 	int r;
 	LOCKED(s);
 
-	r = prep(s,
-		 "INSERT OR IGNORE INTO code (tenant_id, sha256, size, unpacked_size, "
-		 "files, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-		 &st);
+	r = sq_prep(s,
+		    "INSERT OR IGNORE INTO code (tenant_id, sha256, size, unpacked_size, "
+		    "files, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+		    &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, tenant_id);
@@ -551,18 +529,18 @@ store_code_insert(struct store *s, int64_t tenant_id, const char *sha256, uint64
 	sqlite3_bind_int64(st, 4, (int64_t)unpacked);
 	sqlite3_bind_int64(st, 5, (int64_t)files);
 	sqlite3_bind_int64(st, 6, (int64_t)now_wall_ms());
-	return step_done(s, st);
+	return sq_done(s, st);
 }
 
 /* ---- functions and versions ---- */
 
-static int
-fn_id(struct store *s, int64_t tenant_id, const char *fn, int64_t *id)
+int
+sq_fn_id(struct store *s, int64_t tenant_id, const char *fn, int64_t *id)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
 
-	r = prep(s, "SELECT id FROM functions WHERE tenant_id = ? AND name = ?", &st);
+	r = sq_prep(s, "SELECT id FROM functions WHERE tenant_id = ? AND name = ?", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, tenant_id);
@@ -571,7 +549,7 @@ fn_id(struct store *s, int64_t tenant_id, const char *fn, int64_t *id)
 	if (rc == SQLITE_DONE)
 		return -ENOENT;
 	if (rc != SQLITE_ROW)
-		return sqerr(s, rc);
+		return sq_err(s, rc);
 	*id = sqlite3_column_int64(st, 0);
 	return 0;
 }
@@ -580,13 +558,13 @@ static json_t *
 version_json(sqlite3_stmt *st)
 {
 	/* columns: number, code_sha256, config, created_at */
-	json_t *cfg = json_loads(col_text(st, 2), 0, NULL);
+	json_t *cfg = json_loads(sq_text(st, 2), 0, NULL);
 	char code[80];
 
-	(void)str_printf(code, sizeof(code), "sha256:%s", col_text(st, 1));
+	(void)str_printf(code, sizeof(code), "sha256:%s", sq_text(st, 1));
 	return json_pack("{s:I, s:s, s:o, s:o}", "number", (json_int_t)sqlite3_column_int64(st, 0),
 			 "code", code, "config", cfg ? cfg : json_object(), "created_at",
-			 json_time(sqlite3_column_int64(st, 3)));
+			 sq_time(sqlite3_column_int64(st, 3)));
 }
 
 static int
@@ -595,10 +573,10 @@ version_load(struct store *s, int64_t fid, int64_t number, json_t **out)
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
 
-	r = prep(s,
-		 "SELECT number, code_sha256, config, created_at FROM versions "
-		 "WHERE function_id = ? AND number = ?",
-		 &st);
+	r = sq_prep(s,
+		    "SELECT number, code_sha256, config, created_at FROM versions "
+		    "WHERE function_id = ? AND number = ?",
+		    &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, fid);
@@ -607,30 +585,9 @@ version_load(struct store *s, int64_t fid, int64_t number, json_t **out)
 	if (rc == SQLITE_DONE)
 		return -ENOENT;
 	if (rc != SQLITE_ROW)
-		return sqerr(s, rc);
+		return sq_err(s, rc);
 	*out = version_json(st);
 	return 0;
-}
-
-static int
-alias_upsert(struct store *s, int64_t fid, const char *alias, int64_t version)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r;
-
-	r = prep(s,
-		 "INSERT INTO aliases (function_id, name, version, weights, updated_at) "
-		 "VALUES (?, ?, ?, '{}', ?) ON CONFLICT (function_id, name) DO UPDATE "
-		 "SET version = excluded.version, weights = '{}', "
-		 "updated_at = excluded.updated_at",
-		 &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, fid);
-	sqlite3_bind_text(st, 2, alias, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, version);
-	sqlite3_bind_int64(st, 4, (int64_t)now_wall_ms());
-	return step_done(s, st);
 }
 
 static int
@@ -644,38 +601,38 @@ fn_put_locked(struct store *s, int64_t tenant_id, const char *fn, const char *co
 	json_t *ver = NULL;
 	int r, rc;
 
-	r = fn_id(s, tenant_id, fn, &fid);
+	r = sq_fn_id(s, tenant_id, fn, &fid);
 	if (r == -ENOENT) {
-		r = prep(s, "SELECT COUNT(*) FROM functions WHERE tenant_id = ?", &cnt);
+		r = sq_prep(s, "SELECT COUNT(*) FROM functions WHERE tenant_id = ?", &cnt);
 		if (r < 0)
 			return r;
 		sqlite3_bind_int64(cnt, 1, tenant_id);
 		if (sqlite3_step(cnt) != SQLITE_ROW)
-			return sqerr(s, SQLITE_ERROR);
+			return sq_err(s, SQLITE_ERROR);
 		if (sqlite3_column_int64(cnt, 0) >= max_functions)
 			return -EDQUOT;
-		r = prep(s,
-			 "INSERT INTO functions (tenant_id, name, created_at, updated_at) "
-			 "VALUES (?, ?, ?, ?)",
-			 &ins);
+		r = sq_prep(s,
+			    "INSERT INTO functions (tenant_id, name, created_at, updated_at) "
+			    "VALUES (?, ?, ?, ?)",
+			    &ins);
 		if (r < 0)
 			return r;
 		sqlite3_bind_int64(ins, 1, tenant_id);
 		sqlite3_bind_text(ins, 2, fn, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 3, now);
 		sqlite3_bind_int64(ins, 4, now);
-		r = step_done(s, ins);
+		r = sq_done(s, ins);
 		if (r < 0)
 			return r;
 		fid = sqlite3_last_insert_rowid(s->db);
 	} else if (r < 0)
 		return r;
 
-	r = prep(s,
-		 "SELECT number FROM versions WHERE function_id = ? AND code_sha256 = ? "
-		 "AND config = ? AND number = (SELECT MAX(number) FROM versions "
-		 "WHERE function_id = ?1)",
-		 &latest);
+	r = sq_prep(s,
+		    "SELECT number FROM versions WHERE function_id = ? AND code_sha256 = ? "
+		    "AND config = ? AND number = (SELECT MAX(number) FROM versions "
+		    "WHERE function_id = ?1)",
+		    &latest);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(latest, 1, fid);
@@ -685,27 +642,27 @@ fn_put_locked(struct store *s, int64_t tenant_id, const char *fn, const char *co
 	if (rc == SQLITE_ROW)
 		number = sqlite3_column_int64(latest, 0);
 	else if (rc != SQLITE_DONE)
-		return sqerr(s, rc);
+		return sq_err(s, rc);
 
 	if (!number) {
-		r = prep(s,
-			 "INSERT INTO version_counters (tenant_id, function, last) "
-			 "VALUES (?, ?, 1) ON CONFLICT (tenant_id, function) "
-			 "DO UPDATE SET last = last + 1 RETURNING last",
-			 &ctr);
+		r = sq_prep(s,
+			    "INSERT INTO version_counters (tenant_id, function, last) "
+			    "VALUES (?, ?, 1) ON CONFLICT (tenant_id, function) "
+			    "DO UPDATE SET last = last + 1 RETURNING last",
+			    &ctr);
 		if (r < 0)
 			return r;
 		sqlite3_bind_int64(ctr, 1, tenant_id);
 		sqlite3_bind_text(ctr, 2, fn, -1, SQLITE_STATIC);
 		rc = sqlite3_step(ctr);
 		if (rc != SQLITE_ROW)
-			return sqerr(s, rc);
+			return sq_err(s, rc);
 		number = sqlite3_column_int64(ctr, 0);
 		sqlite3_reset(ctr);
-		r = prep(s,
-			 "INSERT INTO versions (function_id, number, code_sha256, config, "
-			 "created_at) VALUES (?, ?, ?, ?, ?)",
-			 &vins);
+		r = sq_prep(s,
+			    "INSERT INTO versions (function_id, number, code_sha256, config, "
+			    "created_at) VALUES (?, ?, ?, ?, ?)",
+			    &vins);
 		if (r < 0)
 			return r;
 		sqlite3_bind_int64(vins, 1, fid);
@@ -713,21 +670,21 @@ fn_put_locked(struct store *s, int64_t tenant_id, const char *fn, const char *co
 		sqlite3_bind_text(vins, 3, code_sha256, -1, SQLITE_STATIC);
 		sqlite3_bind_text(vins, 4, config_json, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(vins, 5, now);
-		r = step_done(s, vins);
+		r = sq_done(s, vins);
 		if (r < 0)
 			return r;
-		r = prep(s, "UPDATE functions SET updated_at = ? WHERE id = ?", &touch);
+		r = sq_prep(s, "UPDATE functions SET updated_at = ? WHERE id = ?", &touch);
 		if (r < 0)
 			return r;
 		sqlite3_bind_int64(touch, 1, now);
 		sqlite3_bind_int64(touch, 2, fid);
-		r = step_done(s, touch);
+		r = sq_done(s, touch);
 		if (r < 0)
 			return r;
 		created = true;
 	}
 	if (alias) {
-		r = alias_upsert(s, fid, alias, number);
+		r = sq_alias_upsert(s, fid, alias, number);
 		if (r < 0)
 			return r;
 	}
@@ -747,54 +704,17 @@ store_fn_put(struct store *s, int64_t tenant_id, const char *fn, const char *cod
 	BUMPS_GENERATION(s);
 	LOCKED(s);
 
-	r = exec_sql(s, "BEGIN IMMEDIATE");
+	*out = NULL;
+	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	r = fn_put_locked(s, tenant_id, fn, code_sha256, config_json, alias, max_functions, out);
-	if (r < 0) {
-		(void)exec_sql(s, "ROLLBACK");
-		return r;
-	}
-	r = exec_sql(s, "COMMIT");
+	r = sq_end(s, fn_put_locked(s, tenant_id, fn, code_sha256, config_json, alias,
+				    max_functions, out));
 	if (r < 0) {
 		json_decref(*out);
 		*out = NULL;
-		(void)exec_sql(s, "ROLLBACK");
 	}
 	return r;
-}
-
-static int
-aliases_json(struct store *s, int64_t fid, json_t **out)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	json_t *obj = json_object();
-	int r, rc;
-
-	r = prep(s,
-		 "SELECT name, version, weights, updated_at FROM aliases "
-		 "WHERE function_id = ? ORDER BY name",
-		 &st);
-	if (r < 0) {
-		json_decref(obj);
-		return r;
-	}
-	sqlite3_bind_int64(st, 1, fid);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *w = json_loads(col_text(st, 2), 0, NULL);
-
-		json_object_set_new(obj, col_text(st, 0),
-				    json_pack("{s:I, s:o, s:o}", "version",
-					      (json_int_t)sqlite3_column_int64(st, 1), "weights",
-					      w ? w : json_object(), "updated_at",
-					      json_time(sqlite3_column_int64(st, 3))));
-	}
-	if (rc != SQLITE_DONE) {
-		json_decref(obj);
-		return sqerr(s, rc);
-	}
-	*out = obj;
-	return 0;
 }
 
 static json_t *
@@ -804,11 +724,11 @@ fn_summary(struct store *s, int64_t fid, const char *tenant_unused, sqlite3_stmt
 	json_t *aliases = NULL, *o;
 
 	(void)tenant_unused;
-	if (aliases_json(s, fid, &aliases) < 0)
+	if (sq_aliases_json(s, fid, &aliases) < 0)
 		aliases = json_object();
-	o = json_pack("{s:s, s:o, s:o, s:o}", "name", col_text(st, 1), "created_at",
-		      json_time(sqlite3_column_int64(st, 2)), "updated_at",
-		      json_time(sqlite3_column_int64(st, 3)), "aliases", aliases);
+	o = json_pack("{s:s, s:o, s:o, s:o}", "name", sq_text(st, 1), "created_at",
+		      sq_time(sqlite3_column_int64(st, 2)), "updated_at",
+		      sq_time(sqlite3_column_int64(st, 3)), "aliases", aliases);
 	json_object_set_new(o, "latest_version",
 			    sqlite3_column_type(st, 4) == SQLITE_NULL
 				    ? json_null()
@@ -828,7 +748,7 @@ store_fn_get(struct store *s, int64_t tenant_id, const char *fn, json_t **out)
 	int r, rc;
 	LOCKED(s);
 
-	r = prep(s, "SELECT " FN_COLS " FROM functions f WHERE tenant_id = ? AND name = ?", &st);
+	r = sq_prep(s, "SELECT " FN_COLS " FROM functions f WHERE tenant_id = ? AND name = ?", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, tenant_id);
@@ -837,7 +757,7 @@ store_fn_get(struct store *s, int64_t tenant_id, const char *fn, json_t **out)
 	if (rc == SQLITE_DONE)
 		return -ENOENT;
 	if (rc != SQLITE_ROW)
-		return sqerr(s, rc);
+		return sq_err(s, rc);
 	o = fn_summary(s, sqlite3_column_int64(st, 0), NULL, st);
 	if (sqlite3_column_type(st, 4) != SQLITE_NULL &&
 	    version_load(s, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 4), &ver) == 0)
@@ -854,7 +774,8 @@ store_fn_list(struct store *s, int64_t tenant_id, json_t **out)
 	int r, rc;
 	LOCKED(s);
 
-	r = prep(s, "SELECT " FN_COLS " FROM functions f WHERE tenant_id = ? ORDER BY name", &st);
+	r = sq_prep(s, "SELECT " FN_COLS " FROM functions f WHERE tenant_id = ? ORDER BY name",
+		    &st);
 	if (r < 0) {
 		json_decref(arr);
 		return r;
@@ -864,7 +785,7 @@ store_fn_list(struct store *s, int64_t tenant_id, json_t **out)
 		json_array_append_new(arr, fn_summary(s, sqlite3_column_int64(st, 0), NULL, st));
 	if (rc != SQLITE_DONE) {
 		json_decref(arr);
-		return sqerr(s, rc);
+		return sq_err(s, rc);
 	}
 	*out = json_pack("{s:o}", "functions", arr);
 	return 0;
@@ -878,12 +799,12 @@ store_fn_delete(struct store *s, int64_t tenant_id, const char *fn)
 	BUMPS_GENERATION(s);
 	LOCKED(s);
 
-	r = prep(s, "DELETE FROM functions WHERE tenant_id = ? AND name = ?", &st);
+	r = sq_prep(s, "DELETE FROM functions WHERE tenant_id = ? AND name = ?", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, tenant_id);
 	sqlite3_bind_text(st, 2, fn, -1, SQLITE_STATIC);
-	r = step_done(s, st);
+	r = sq_done(s, st);
 	if (r < 0)
 		return r;
 	return sqlite3_changes(s->db) ? 0 : -ENOENT;
@@ -898,13 +819,13 @@ store_version_list(struct store *s, int64_t tenant_id, const char *fn, json_t **
 	int r, rc;
 	LOCKED(s);
 
-	r = fn_id(s, tenant_id, fn, &fid);
+	r = sq_fn_id(s, tenant_id, fn, &fid);
 	if (r < 0)
 		return r;
-	r = prep(s,
-		 "SELECT number, code_sha256, config, created_at FROM versions "
-		 "WHERE function_id = ? ORDER BY number",
-		 &st);
+	r = sq_prep(s,
+		    "SELECT number, code_sha256, config, created_at FROM versions "
+		    "WHERE function_id = ? ORDER BY number",
+		    &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, fid);
@@ -913,7 +834,7 @@ store_version_list(struct store *s, int64_t tenant_id, const char *fn, json_t **
 		json_array_append_new(arr, version_json(st));
 	if (rc != SQLITE_DONE) {
 		json_decref(arr);
-		return sqerr(s, rc);
+		return sq_err(s, rc);
 	}
 	*out = json_pack("{s:s, s:o}", "function", fn, "versions", arr);
 	return 0;
@@ -926,117 +847,8 @@ store_version_get(struct store *s, int64_t tenant_id, const char *fn, int64_t nu
 	int r;
 	LOCKED(s);
 
-	r = fn_id(s, tenant_id, fn, &fid);
+	r = sq_fn_id(s, tenant_id, fn, &fid);
 	if (r < 0)
 		return r;
 	return version_load(s, fid, number, out);
-}
-
-int
-store_alias_list(struct store *s, int64_t tenant_id, const char *fn, json_t **out)
-{
-	json_t *a = NULL;
-	int64_t fid;
-	int r;
-	LOCKED(s);
-
-	r = fn_id(s, tenant_id, fn, &fid);
-	if (r < 0)
-		return r;
-	r = aliases_json(s, fid, &a);
-	if (r < 0)
-		return r;
-	*out = json_pack("{s:s, s:o}", "function", fn, "aliases", a);
-	return 0;
-}
-
-int
-store_route_resolve(struct store *s, int64_t tenant_id, const char *fn, const char *alias,
-		    int64_t version, int64_t (*pick)(const char *weights, int64_t main, void *ud),
-		    void *ud, struct store_route *out)
-{
-	_cleanup_stmt_ sqlite3_stmt *al = NULL, *st = NULL;
-	int64_t fid;
-	int r, rc;
-	LOCKED(s);
-
-	memset(out, 0, sizeof(*out));
-	r = fn_id(s, tenant_id, fn, &fid);
-	if (r < 0)
-		return r;
-	if (alias) {
-		r = prep(s,
-			 "SELECT version, weights FROM aliases WHERE function_id = ? "
-			 "AND name = ?",
-			 &al);
-		if (r < 0)
-			return r;
-		sqlite3_bind_int64(al, 1, fid);
-		sqlite3_bind_text(al, 2, alias, -1, SQLITE_STATIC);
-		rc = sqlite3_step(al);
-		if (rc == SQLITE_DONE)
-			return -ENOENT;
-		if (rc != SQLITE_ROW)
-			return sqerr(s, rc);
-		version = sqlite3_column_int64(al, 0);
-		if (pick && strcmp(col_text(al, 1), "{}") != 0)
-			version = pick(col_text(al, 1), version, ud);
-	}
-	r = prep(s,
-		 "SELECT code_sha256, config FROM versions WHERE function_id = ? "
-		 "AND number = ?",
-		 &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, fid);
-	sqlite3_bind_int64(st, 2, version);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		return -ENOENT;
-	if (rc != SQLITE_ROW)
-		return sqerr(s, rc);
-	out->version = version;
-	(void)str_copy(out->code_sha256, sizeof(out->code_sha256), col_text(st, 0));
-	out->config = json_loads(col_text(st, 1), 0, NULL);
-	return out->config ? 0 : -EIO;
-}
-
-int
-store_warm_targets(struct store *s, int (*cb)(const struct store_warm *w, void *ud), void *ud)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r, rc;
-	LOCKED(s);
-
-	r = prep(s,
-		 "WITH targets(function_id, number) AS ("
-		 "  SELECT function_id, version FROM aliases"
-		 "  UNION SELECT a.function_id, CAST(w.key AS INTEGER)"
-		 "  FROM aliases a, json_each(a.weights) w) "
-		 "SELECT t.name, t.uid, t.max_instances, t.allow_host_network, f.name, v.number,"
-		 "  v.code_sha256, v.config "
-		 "FROM targets x JOIN versions v ON v.function_id = x.function_id AND"
-		 "  v.number = x.number JOIN functions f ON f.id = x.function_id"
-		 "  JOIN tenants t ON t.id = f.tenant_id "
-		 "WHERE json_extract(v.config, '$.min_instances') > 0",
-		 &st);
-	if (r < 0)
-		return r;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *cfg = json_loads(col_text(st, 7), 0, NULL);
-		struct store_warm w = { .tenant = col_text(st, 0),
-					.uid = (uint32_t)sqlite3_column_int64(st, 1),
-					.tenant_max_instances = sqlite3_column_int64(st, 2),
-					.allow_host_network = sqlite3_column_int64(st, 3) != 0,
-					.function = col_text(st, 4),
-					.version = sqlite3_column_int64(st, 5),
-					.code_sha256 = col_text(st, 6),
-					.config = cfg };
-
-		r = cfg ? cb(&w, ud) : 0;
-		json_decref(cfg);
-		if (r < 0)
-			return r;
-	}
-	return rc == SQLITE_DONE ? 0 : sqerr(s, rc);
 }

@@ -93,7 +93,102 @@ int store_fn_delete(struct store *s, int64_t tenant_id, const char *fn);
 int store_version_list(struct store *s, int64_t tenant_id, const char *fn, json_t **out);
 int store_version_get(struct store *s, int64_t tenant_id, const char *fn, int64_t number,
 		      json_t **out);
+
+/*
+ * Aliases.  Errors: -ENOENT no such function, -ESRCH no such alias,
+ * -EINPROGRESS a deployment moves the alias (only it may write it).
+ * An alias object is {"name", "version", "weights": {"N": pct},
+ * "previous_version" (or null), "deployment" (id in progress, or null),
+ * "updated_at"}.
+ */
 int store_alias_list(struct store *s, int64_t tenant_id, const char *fn, json_t **out);
+int store_alias_get(struct store *s, int64_t tenant_id, const char *fn, const char *alias,
+		    json_t **out);
+/* Create or replace alias = (version, weights: canonical JSON text of
+ * {"N": pct}, checked by the caller for shape and sums).  -ENXIO when a
+ * version it names does not exist (*missing says which).  1 created, 0
+ * replaced. */
+int store_alias_put(struct store *s, int64_t tenant_id, const char *fn, const char *alias,
+		    int64_t version, const char *weights, int64_t *missing, json_t **out);
+int store_alias_delete(struct store *s, int64_t tenant_id, const char *fn, const char *alias);
+/* Point alias back at its previous version (weights cleared), or, while a
+ * deployment moves it, abort that deployment ("rolled back by who") so the
+ * alias serves the version it started from.  -ENODATA when the alias never
+ * pointed elsewhere.  *out is the alias afterwards. */
+int store_alias_rollback(struct store *s, int64_t tenant_id, const char *fn, const char *alias,
+			 const char *who, json_t **out);
+
+/*
+ * Deployments (SPEC §6).  The gateway's engine drives them; the store
+ * keeps every step durable.  A deployment object is {"id", "function",
+ * "alias", "from_version", "to_version", "strategy", "max_error_rate",
+ * "min_invocations", "max_p95_ms", "state", "step", "step_elapsed_ms",
+ * "step_invocations", "step_errors", "steps": [figures of finished steps],
+ * "reason", "figures", "created_by", "created_at", "updated_at",
+ * "ended_at"}.
+ */
+struct store_deploy_new {
+	const char *alias;
+	int64_t to_version;
+	const char *strategy;  /* canonical text */
+	unsigned first_weight; /* percent of step 1; >= 100: all at once */
+	double max_error_rate; /* percent */
+	int64_t min_invocations;
+	int64_t max_p95_ms; /* 0: none */
+	const char *created_by;
+};
+
+/*
+ * store_deploy_create - start a deployment of fn's alias to d->to_version:
+ * step 1 routes first_weight percent to it, or (all at once, or an alias
+ * that does not exist yet) the alias points at it at once and the
+ * deployment is recorded as succeeded.  -ENOENT no function, -ENXIO no
+ * such version, -EINPROGRESS another deployment moves the alias,
+ * -EALREADY the alias already serves that version alone, -ENOTEMPTY the
+ * alias splits traffic by weights (set it to one version first).  *out is
+ * the deployment.
+ */
+int store_deploy_create(struct store *s, int64_t tenant_id, const char *fn,
+			const struct store_deploy_new *d, json_t **out);
+
+/* An in-progress deployment, as the engine resumes it (strings borrowed
+ * for the callback). */
+struct store_deploy_run {
+	int64_t id, tenant_id, from_version, to_version;
+	const char *tenant, *function, *alias, *strategy;
+	double max_error_rate;
+	int64_t min_invocations, max_p95_ms;
+	unsigned step;
+	int64_t step_elapsed_ms, step_invocations, step_errors;
+	const char *step_latency; /* JSON text the engine wrote */
+};
+int store_deploy_running(struct store *s, int (*cb)(const struct store_deploy_run *d, void *ud),
+			 void *ud);
+
+/* Save the current step's progress (no routing change).  -ESRCH when the
+ * deployment is no longer in progress. */
+int store_deploy_checkpoint(struct store *s, int64_t id, int64_t elapsed_ms, int64_t invocations,
+			    int64_t errors, const char *latency);
+
+/* Finish the current step (its figures, JSON text, appended to "steps")
+ * and enter step with weight percent for the new version; weight >= 100
+ * points the alias at it alone and ends the deployment as succeeded.
+ * -ESRCH when no longer in progress. */
+int store_deploy_advance(struct store *s, int64_t id, unsigned step, unsigned weight,
+			 const char *figures);
+
+/* End an in-progress deployment of fn as "rolled_back" or "aborted", with
+ * reason and figures (JSON text or NULL); the alias serves its
+ * from_version alone again.  -ENOENT no function, -ESRCH no such
+ * deployment, -EALREADY it had ended.  *out (may be NULL) the deployment. */
+int store_deploy_end(struct store *s, int64_t tenant_id, const char *fn, int64_t id,
+		     const char *state, const char *reason, const char *figures, json_t **out);
+
+/* {"deployments": [...]} of fn, newest first, at most limit. */
+int store_deploy_list(struct store *s, int64_t tenant_id, const char *fn, unsigned limit,
+		      json_t **out);
+/* One deployment of fn: -ENOENT no function, -ESRCH no such deployment. */
+int store_deploy_get(struct store *s, int64_t tenant_id, const char *fn, int64_t id, json_t **out);
 
 /* What an invocation needs: the version picked and its code and config. */
 struct store_route {

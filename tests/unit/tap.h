@@ -44,7 +44,8 @@ static int tap_n, tap_failed;
 			       _w ? _w : "(null)");                             \
 	} while (0)
 
-static inline int
+/* main must return it: the exit status is what marks a failed binary. */
+__attribute__((warn_unused_result)) static inline int
 done(void)
 {
 	printf("1..%d\n", tap_n);

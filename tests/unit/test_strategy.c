@@ -84,5 +84,5 @@ main(void)
 	ok(strstr(diag, "linear:10:5q") && strstr(diag, "duration"), "diag names both: %s", diag);
 	is_int(strategy_parse("canary:101:5m", &st, diag, sizeof(diag)), -EINVAL, "101");
 	ok(strstr(diag, "1 to 99") != NULL, "diag gives the range: %s", diag);
-	done();
+	return done();
 }
