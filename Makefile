@@ -22,7 +22,7 @@ CFLAGS_BASE = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
 CFLAGS  ?=
 SANFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(SANFLAGS) $(CFLAGS)
-LIBS_D   = $(shell pkg-config --libs $(PKGS_D)) -lpthread
+LIBS_D   = $(shell pkg-config --libs $(PKGS_D)) -lpthread -lm
 LIBS_CLI = $(shell pkg-config --libs $(PKGS_CLI))
 CFLAGS_PKGS = $(shell pkg-config --cflags $(PKGS_D) libcurl)
 
@@ -31,12 +31,14 @@ COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c \
 STORE_SRC   = store/store.c store/alias.c store/deploy.c $(O)/schema_sql.c
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c \
-	gateway/rcache.c gateway/hot.c gateway/hotx.c gateway/hproxy.c
+	gateway/rcache.c gateway/hot.c gateway/hotx.c gateway/hproxy.c gateway/deploy.c \
+	gateway/api_deploy.c
 SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c worker/sandbox/sb_listen.c
 WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)
 DAEMON_SRC  = daemon/main.c daemon/sdnotify.c daemon/privdrop.c
-CLI_SRC     = cli/faasctl.c cli/http.c cli/buf.c cli/pack.c cli/cmd_admin.c cli/cmd_fn.c
+CLI_SRC     = cli/faasctl.c cli/http.c cli/buf.c cli/pack.c cli/cmd_admin.c cli/cmd_fn.c \
+	cli/cmd_deploy.c
 
 FAASD_SRC = $(DAEMON_SRC) $(GATEWAY_SRC) $(WORKER_SRC) $(STORE_SRC) $(COMMON_SRC)
 CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c common/strategy.c

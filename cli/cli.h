@@ -91,6 +91,22 @@ int cmd_info(struct cli *c, int argc, char **argv);
 int cmd_versions(struct cli *c, int argc, char **argv);
 int cmd_delete(struct cli *c, int argc, char **argv);
 int cmd_invoke(struct cli *c, int argc, char **argv);
+int cmd_alias(struct cli *c, int argc, char **argv);
+int cmd_deployments(struct cli *c, int argc, char **argv);
+int cmd_abort(struct cli *c, int argc, char **argv);
+int cmd_rollback(struct cli *c, int argc, char **argv);
+
+/* cmd_deploy.c: start a deployment of fn's alias to version with the
+ * options of "faasctl deploy" and, with wait, follow it to its end.
+ * Returns the exit status (1 when it rolled back or was aborted). */
+struct deploy_opts {
+	const char *strategy; /* canonical text */
+	double max_error_rate; /* percent; < 0: the server's default */
+	long long min_invocations, max_p95_ms; /* 0: the server's default */
+	bool wait;
+};
+int deploy_progressive(struct cli *c, const char *fn, const char *alias, long long version,
+		       const struct deploy_opts *o);
 
 /* Small argument helpers for commands. */
 bool arg_is_help(const char *a);

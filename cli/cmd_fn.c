@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "fnconfig.h"
 #include "names.h"
+#include "strategy.h"
 #include "util.h"
 
 #define CODE_MAX (50u << 20)
@@ -55,12 +56,21 @@ static void
 deploy_usage(void)
 {
 	printf("Usage: faasctl deploy [DIR] [--name N] [--runtime R] [--handler H] [--memory MB]\n"
-	       "                      [--timeout S] [--env K=V]... [--alias A] [--strategy all-at-once]\n"
+	       "                      [--timeout S] [--env K=V]... [--alias A]\n"
+	       "                      [--strategy S] [--max-error-rate PCT] [--min-invocations N]\n"
+	       "                      [--max-p95-ms MS] [--wait]\n"
 	       "\n"
 	       "Reads DIR/faas.json (DIR defaults to .), applies the flags over it, packs DIR\n"
 	       "(minus the \"ignore\" patterns) into a deterministic gzip tar, uploads it if the\n"
 	       "server does not have it yet, and creates a new version when code or config\n"
-	       "changed.  The alias (default live) then points at that version.\n");
+	       "changed.  The alias (default live) then points at that version.\n"
+	       "\n"
+	       "With --strategy, a deployment moves the alias instead: all-at-once,\n"
+	       "canary:PCT:DURATION (PCT%% for DURATION, then all) or linear:STEP:DURATION\n"
+	       "(STEP%% more every DURATION); DURATION is 90s, 10m, 1h or bare minutes.  It\n"
+	       "rolls back by itself when the new version's error rate in a step passes\n"
+	       "--max-error-rate (default 5%%) after --min-invocations (default 20), or its\n"
+	       "p95 passes --max-p95-ms.  --wait follows it and exits 1 if it rolled back.\n");
 }
 
 int
@@ -73,6 +83,9 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 	struct http_resp hr;
 	struct stat st;
 	json_error_t jerr;
+	struct strategy strat;
+	char strategy[STRATEGY_TEXT_MAX];
+	struct deploy_opts dopts = { .max_error_rate = -1 };
 	int r = EXIT_USAGE;
 
 	for (int i = 1; i < argc; i++)
@@ -143,15 +156,44 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 		} else if (!strcmp(a, "--strategy")) {
 			if (!(v = arg_value(argc, argv, &i)))
 				goto out;
-			if (strcmp(v, "all-at-once") != 0) {
+			if (strategy_parse(v, &strat, diag, sizeof(diag)) < 0) {
+				fprintf(stderr, "faasctl deploy: --strategy: %s\n", diag);
+				goto out;
+			}
+			strategy_format(&strat, strategy, sizeof(strategy));
+			dopts.strategy = strategy;
+		} else if (!strcmp(a, "--max-error-rate")) {
+			char pct[16], *end = NULL;
+
+			if (!(v = arg_value(argc, argv, &i)))
+				goto out;
+			(void)str_copy(pct, sizeof(pct), v);
+			if (*pct && pct[strlen(pct) - 1] == '%')
+				pct[strlen(pct) - 1] = 0;
+			dopts.max_error_rate = *pct ? strtod(pct, &end) : -1;
+			if (!end || *end || dopts.max_error_rate < 0 || dopts.max_error_rate > 100) {
 				fprintf(stderr,
-					"faasctl deploy: strategy '%s' is not supported by this faasctl yet; "
-					"only all-at-once is (canary and linear come with progressive deployments)\n",
+					"faasctl deploy: --max-error-rate needs a percent from 0 to 100 "
+					"(e.g. 5 or 2.5%%), got '%s'\n",
 					v);
 				goto out;
 			}
+		} else if (!strcmp(a, "--min-invocations") || !strcmp(a, "--max-p95-ms")) {
+			uint64_t n;
+
+			if (!(v = arg_value(argc, argv, &i)))
+				goto out;
+			if (parse_u64(v, 1, a[3] == 'i' ? 1000000 : 900000, &n) < 0) {
+				fprintf(stderr, "faasctl deploy: %s needs a whole number (1 to %d), got '%s'\n",
+					a, a[3] == 'i' ? 1000000 : 900000, v);
+				goto out;
+			}
+			if (a[3] == 'i')
+				dopts.min_invocations = (long long)n;
+			else
+				dopts.max_p95_ms = (long long)n;
 		} else if (!strcmp(a, "--wait")) {
-			/* all-at-once has nothing to wait for */
+			dopts.wait = true;
 		} else {
 			fprintf(stderr, "faasctl deploy: unknown argument '%s' (see --help)\n", a);
 			goto out;
@@ -213,11 +255,26 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 	json_object_del(body, "ignore");
 	(void)str_printf(diag, sizeof(diag), "sha256:%s", sha);
 	json_object_set_new(body, "code", json_string(diag));
+	/* With a strategy the version is made without moving the alias; the
+	 * deployment moves it. */
 	r = tenant_api(c, "PUT", body, &out, "/functions/%s?alias=%s",
-		       json_string_value(json_object_get(m, "name")), alias);
+		       json_string_value(json_object_get(m, "name")), dopts.strategy ? "" : alias);
 	json_decref(body);
 	if (r)
 		goto out;
+	if (dopts.strategy) {
+		long long ver = json_integer_value(
+			json_object_get(json_object_get(out, "version"), "number"));
+
+		if (!c->json)
+			printf("%s %s version %lld\n",
+			       json_is_true(json_object_get(out, "created")) ? "deployed"
+									 : "unchanged:",
+			       json_string_value(json_object_get(m, "name")), ver);
+		r = deploy_progressive(c, json_string_value(json_object_get(m, "name")), alias, ver,
+				       &dopts);
+		goto out;
+	}
 	if (c->json)
 		print_json(out);
 	else

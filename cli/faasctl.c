@@ -29,8 +29,12 @@ usage(FILE *f)
 		"  key create --scope owner|deploy|invoke | list | revoke ID\n"
 		"  deploy [DIR] [--name N] [--runtime R] [--handler H] [--memory MB]\n"
 		"         [--timeout S] [--env K=V]... [--alias A]       pack, upload, deploy\n"
+		"         [--strategy S] [--max-error-rate PCT] [--min-invocations N]\n"
+		"         [--max-p95-ms MS] [--wait]                    progressive deployment\n"
 		"  list | info FN | versions FN | delete FN             functions\n"
 		"  invoke FN[:QUALIFIER] [--data @FILE|-|TEXT] [--method M] [--header K:V]...\n"
+		"  alias set FN ALIAS VERSION [--weight VERSION=PCT]... | list FN | delete FN ALIAS\n"
+		"  deployments FN | abort FN ID | rollback FN [ALIAS]\n"
 		"\n"
 		"Every command takes --help.  --json prints machine-readable output.\n"
 		"FAASCTL_URL, FAASCTL_TOKEN and FAASCTL_TENANT override the saved login.\n"
@@ -185,6 +189,8 @@ static const struct {
 	{ "deploy", cmd_deploy, true }, { "list", cmd_list, true },
 	{ "info", cmd_info, true },     { "versions", cmd_versions, true },
 	{ "delete", cmd_delete, true }, { "invoke", cmd_invoke, true },
+	{ "alias", cmd_alias, true },   { "deployments", cmd_deployments, true },
+	{ "abort", cmd_abort, true },   { "rollback", cmd_rollback, true },
 };
 
 int

@@ -1,6 +1,7 @@
 /*
  * api.c - the /v1 management endpoints of SPEC §5 that this build serves:
- * whoami, tenants, keys, functions, versions and the alias listing.  Runs in
+ * whoami, tenants, keys, functions, versions and the alias listing (one
+ * alias and deployments are in api_deploy.c).  Runs in
  * the gateway's HTTP threads once a request's body has been read.
  *
  * Authorisation is decided here, per endpoint, from the principal that
@@ -77,8 +78,8 @@ api_body_json(struct req *q, enum MHD_Result *ret)
 	return j;
 }
 
-static enum MHD_Result
-method_not_allowed(struct req *q, const char *method, const char *allow)
+enum MHD_Result
+api_method_not_allowed(struct req *q, const char *method, const char *allow)
 {
 	struct MHD_Response *resp;
 	char *text;
@@ -99,9 +100,8 @@ method_not_allowed(struct req *q, const char *method, const char *allow)
 	return r;
 }
 
-/* Resolve the URL's tenant after authorisation. */
-static int
-load_tenant(struct req *q, struct store_tenant *t, enum MHD_Result *ret)
+int
+api_load_tenant(struct req *q, struct store_tenant *t, enum MHD_Result *ret)
 {
 	int r = store_tenant_get(q->gw->store, q->route.tenant, t);
 
@@ -254,13 +254,13 @@ tenant_endpoint(struct req *q, const char *method)
 
 	if (strcmp(method, "GET") == 0) {
 		if (api_authorize(q, q->route.tenant, SCOPE_OWNER, &ret) < 0 ||
-		    load_tenant(q, &t, &ret) < 0)
+		    api_load_tenant(q, &t, &ret) < 0)
 			return ret;
 		return gw_json(q, 200, json_pack("{s:o}", "tenant", store_tenant_json(&t)));
 	}
 	if (strcmp(method, "DELETE") != 0)
-		return method_not_allowed(q, method, "GET, DELETE");
-	if (api_authorize(q, NULL, SCOPE_ADMIN, &ret) < 0 || load_tenant(q, &t, &ret) < 0)
+		return api_method_not_allowed(q, method, "GET, DELETE");
+	if (api_authorize(q, NULL, SCOPE_ADMIN, &ret) < 0 || api_load_tenant(q, &t, &ret) < 0)
 		return ret;
 	r = store_tenant_delete(g->store, t.id);
 	if (r < 0)
@@ -287,11 +287,11 @@ keys_endpoint(struct req *q, const char *method)
 	int r;
 
 	if (api_authorize(q, q->route.tenant, SCOPE_OWNER, &ret) < 0 ||
-	    load_tenant(q, &t, &ret) < 0)
+	    api_load_tenant(q, &t, &ret) < 0)
 		return ret;
 	if (q->route.kind == ROUTE_KEY) {
 		if (strcmp(method, "DELETE") != 0)
-			return method_not_allowed(q, method, "DELETE");
+			return api_method_not_allowed(q, method, "DELETE");
 		r = store_key_revoke(g->store, t.id, q->route.sub);
 		if (r == -ENOENT)
 			return gw_error(q, 404, "key_not_found",
@@ -308,7 +308,7 @@ keys_endpoint(struct req *q, const char *method)
 		return r < 0 ? gw_errno(q, r, "cannot list keys") : gw_json(q, 200, out);
 	}
 	if (strcmp(method, "POST") != 0)
-		return method_not_allowed(q, method, "GET, POST");
+		return api_method_not_allowed(q, method, "GET, POST");
 	body = api_body_json(q, &ret);
 	if (!body)
 		return ret;
@@ -462,6 +462,14 @@ function_put(struct req *q, const struct store_tenant *t)
 			       (long long)t->max_functions);
 		goto out;
 	}
+	if (r == -EINPROGRESS) {
+		ret = gw_error(
+			q, 409, "deployment_in_progress",
+			"alias '%s' of '%s' is being moved by a deployment; deploy without moving "
+			"it (?alias=) and start a deployment, or abort the running one",
+			alias, q->route.function);
+		goto out;
+	}
 	if (r < 0) {
 		log_err("deploy %s/%s: %s", t->name, q->route.function, store_errmsg(g->store));
 		ret = gw_errno(q, r, "cannot store the function");
@@ -493,12 +501,12 @@ functions_endpoint(struct req *q, const char *method)
 	int r;
 
 	if (api_authorize(q, q->route.tenant, SCOPE_DEPLOY, &ret) < 0 ||
-	    load_tenant(q, &t, &ret) < 0)
+	    api_load_tenant(q, &t, &ret) < 0)
 		return ret;
 	switch (q->route.kind) {
 	case ROUTE_FUNCTIONS:
 		if (strcmp(method, "GET") != 0)
-			return method_not_allowed(q, method, "GET");
+			return api_method_not_allowed(q, method, "GET");
 		r = store_fn_list(g->store, t.id, &out);
 		break;
 	case ROUTE_FUNCTION:
@@ -514,7 +522,7 @@ functions_endpoint(struct req *q, const char *method)
 			break;
 		}
 		if (strcmp(method, "GET") != 0)
-			return method_not_allowed(q, method, "GET, PUT, DELETE");
+			return api_method_not_allowed(q, method, "GET, PUT, DELETE");
 		r = store_fn_get(g->store, t.id, q->route.function, &out);
 		if (r == 0) {
 			char url[200];
@@ -525,12 +533,12 @@ functions_endpoint(struct req *q, const char *method)
 		break;
 	case ROUTE_VERSIONS:
 		if (strcmp(method, "GET") != 0)
-			return method_not_allowed(q, method, "GET");
+			return api_method_not_allowed(q, method, "GET");
 		r = store_version_list(g->store, t.id, q->route.function, &out);
 		break;
 	case ROUTE_VERSION:
 		if (strcmp(method, "GET") != 0)
-			return method_not_allowed(q, method, "GET");
+			return api_method_not_allowed(q, method, "GET");
 		r = store_version_get(g->store, t.id, q->route.function, q->route.version, &out);
 		if (r == -ENOENT)
 			return gw_error(q, 404, "version_not_found",
@@ -539,7 +547,7 @@ functions_endpoint(struct req *q, const char *method)
 		break;
 	case ROUTE_ALIASES:
 		if (strcmp(method, "GET") != 0)
-			return method_not_allowed(q, method, "GET");
+			return api_method_not_allowed(q, method, "GET");
 		r = store_alias_list(g->store, t.id, q->route.function, &out);
 		break;
 	default:
@@ -576,7 +584,7 @@ api_dispatch(struct req *q, const char *method)
 		if (strcmp(method, "POST") == 0)
 			return tenants_post(q);
 		if (strcmp(method, "GET") != 0)
-			return method_not_allowed(q, method, "GET, POST");
+			return api_method_not_allowed(q, method, "GET, POST");
 		if (api_authorize(q, NULL, SCOPE_ADMIN, &ret) < 0)
 			return ret;
 		r = store_tenant_list(g->store, &out);
@@ -592,6 +600,13 @@ api_dispatch(struct req *q, const char *method)
 	case ROUTE_VERSION:
 	case ROUTE_ALIASES:
 		return functions_endpoint(q, method);
+	case ROUTE_ALIAS:
+	case ROUTE_ALIAS_ROLLBACK:
+		return api_alias(q, method);
+	case ROUTE_DEPLOYMENTS:
+	case ROUTE_DEPLOYMENT:
+	case ROUTE_DEPLOYMENT_ABORT:
+		return api_deployments(q, method);
 	default:
 		return gw_errno(q, -ENOENT, "no such endpoint");
 	}

@@ -654,6 +654,11 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 			log_err("cannot start the API threads");
 			return 1;
 		}
+	r = deploy_start(g);
+	if (r < 0) {
+		log_err("cannot start the deployment engine: %s", strerror(-r));
+		return 1;
+	}
 	for (unsigned i = 0; i < g->nloops; i++) {
 		r = loop_start(g, i, listen_fd);
 		if (r < 0) {
@@ -695,6 +700,7 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 	}
 	if (atomic_load(&g->inflight))
 		log_warn("drain timeout: %u requests still in flight", atomic_load(&g->inflight));
+	deploy_flush(g);
 	/* The loops still run MHD (keep-alive connections may still send
 	 * API requests), so the store stays open: the process ends with
 	 * them, and SQLite's journal keeps every committed change.  What was

@@ -45,6 +45,11 @@ enum route_kind {
 	ROUTE_VERSIONS,  /* …/functions/{f}/versions */
 	ROUTE_VERSION,   /* …/functions/{f}/versions/{n} */
 	ROUTE_ALIASES,   /* …/functions/{f}/aliases */
+	ROUTE_ALIAS,     /* …/functions/{f}/aliases/{a} */
+	ROUTE_ALIAS_ROLLBACK, /* …/aliases/{a}/rollback */
+	ROUTE_DEPLOYMENTS,    /* …/functions/{f}/deployments */
+	ROUTE_DEPLOYMENT,     /* …/deployments/{id} */
+	ROUTE_DEPLOYMENT_ABORT, /* …/deployments/{id}/abort */
 	ROUTE_INVOKE,    /* /fn/{t}/{f}[:{q}][/{path}] */
 	ROUTE_NOT_YET,   /* part of SPEC §5 that this build does not serve */
 };
@@ -55,7 +60,8 @@ struct route {
 	char function[64];
 	char qualifier[64]; /* alias name, or version digits; "" for none */
 	int64_t version;    /* qualifier as a number, 0 when it is an alias */
-	char sub[80];       /* key id, sha256 or version number */
+	char sub[80];       /* key id, sha256, version number or alias name */
+	int64_t id;         /* deployment id */
 	const char *rest;   /* ROUTE_INVOKE: path after the function ("" or "/…") */
 };
 
@@ -223,6 +229,7 @@ struct gw_worker {
 };
 
 struct req;
+struct deployer;
 struct hpool;
 struct hinst;
 struct hconn;
@@ -283,6 +290,7 @@ struct gw {
 	atomic_uint max_body;
 	struct hot hot;
 	struct gw_work work;
+	struct deployer *deploy; /* deploy.c */
 };
 
 /* A hot invocation's exchange with its instance (hot.c). */
@@ -377,6 +385,13 @@ enum MHD_Result api_dispatch(struct req *q, const char *method);
 int api_authorize(struct req *q, const char *tenant, enum scope need, enum MHD_Result *ret);
 /* Parse the collected JSON body; on error queues a 400 and returns NULL. */
 json_t *api_body_json(struct req *q, enum MHD_Result *ret);
+/* Queue a 405 naming the allowed methods. */
+enum MHD_Result api_method_not_allowed(struct req *q, const char *method, const char *allow);
+/* The URL's tenant, after authorisation: 0, or an error was queued (-1). */
+int api_load_tenant(struct req *q, struct store_tenant *t, enum MHD_Result *ret);
+/* api_deploy.c: …/aliases/{a}[/rollback] and …/deployments[/{id}[/abort]]. */
+enum MHD_Result api_alias(struct req *q, const char *method);
+enum MHD_Result api_deployments(struct req *q, const char *method);
 
 /* code.c (HTTP side) */
 enum MHD_Result code_begin(struct req *q, const char *method);
@@ -441,6 +456,24 @@ void hot_req_free(struct req *q);
 /* Free instances that died, once every event loop has finished the batch
  * of events it was in then (I/O thread). */
 void hot_reap(struct gw *g);
+/*
+ * deploy.c - the deployment engine (a thread of its own).
+ * deploy_start: start it; it resumes deployments left in progress.
+ * deploy_observe: an invocation of tenant/fn version ended (invoke_report
+ * calls it for every one): http status, status word, duration.
+ * deploy_kick: deployments changed through the API: look now.
+ * deploy_live: the current step's figures of deployment id while the
+ * engine runs it ({step, weight, invocations, errors, error_rate, p95_ms,
+ * elapsed_ms}), or NULL.
+ * deploy_flush: checkpoint every deployment now (before exiting).
+ */
+int deploy_start(struct gw *g);
+void deploy_observe(struct gw *g, const char *tenant, const char *fn, int64_t version,
+		    unsigned http, const char *status, uint64_t dur_us);
+void deploy_kick(struct gw *g);
+json_t *deploy_live(struct gw *g, int64_t id);
+void deploy_flush(struct gw *g);
+
 /* An epoll tag is a hot connection (a pointer) when above this. */
 #define HOT_TAG_MIN   65536u
 #define LOOP_TAG_MHD  1u

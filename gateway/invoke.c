@@ -45,7 +45,9 @@ invoke_begin(struct req *q, const char *method)
 			   q->route.version      ? NULL
 			   : *q->route.qualifier ? q->route.qualifier
 						 : "live",
-			   q->route.version, &t, &q->sr);
+			   q->route.version,
+			   MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Faas-Route-Key"),
+			   &t, &q->sr);
 	if (r == -ENOENT) {
 		/* Do not tell strangers which private functions exist. */
 		if (!allowed && api_authorize(q, q->route.tenant, SCOPE_INVOKE, &ret) < 0)
@@ -402,6 +404,8 @@ invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us,
 		 (double)init_us / 1000.0, (unsigned long long)((peak_kb + 1023) / 1024),
 		 (long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")), status,
 		 http);
+	deploy_observe(q->gw, q->route.tenant, q->route.function, q->sr.version, http, status,
+		       dur_us);
 }
 
 void

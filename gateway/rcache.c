@@ -183,17 +183,36 @@ entry_fill(struct rc_entry *e, struct store *s, const char *tenant, const char *
 	return r;
 }
 
-/* Choose among the candidates by weight: roll 0..99, each weighted
- * version takes its percent in order, the main version the rest. */
+unsigned
+rcache_bucket(const char *route_key)
+{
+	uint64_t h = fnv1a(route_key);
+
+	/* FNV's low bits are weak for short keys: mix before the modulo. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return (unsigned)(h % 100);
+}
+
+/* Choose among the candidates by weight: a bucket 0..99 (from the route
+ * key, else at random); each weighted version takes its percent of
+ * buckets in order, the main version the rest.  A key's bucket never
+ * changes, so it keeps its version while the weights do, and a growing
+ * canary only adds buckets to the new version. */
 static const struct rc_cand *
-entry_pick(const struct rc_entry *e)
+entry_pick(const struct rc_entry *e, const char *route_key)
 {
 	uint32_t roll = 0;
 	int64_t acc = 0;
 
 	if (e->ncand == 1)
 		return &e->cand[0];
-	if (random_bytes(&roll, sizeof(roll)) < 0)
+	if (route_key)
+		roll = rcache_bucket(route_key);
+	else if (random_bytes(&roll, sizeof(roll)) < 0)
 		roll = 0;
 	roll %= 100;
 	for (unsigned i = 1; i < e->ncand; i++) {
@@ -205,13 +224,14 @@ entry_pick(const struct rc_entry *e)
 }
 
 static int
-entry_answer(const struct rc_entry *e, struct store_tenant *t, struct store_route *out)
+entry_answer(const struct rc_entry *e, const char *route_key, struct store_tenant *t,
+	     struct store_route *out)
 {
 	const struct rc_cand *c;
 
 	if (e->result < 0)
 		return e->result;
-	c = entry_pick(e);
+	c = entry_pick(e, route_key);
 	*t = e->tenant;
 	out->version = c->version;
 	(void)str_copy(out->code_sha256, sizeof(out->code_sha256), c->code_sha256);
@@ -221,7 +241,8 @@ entry_answer(const struct rc_entry *e, struct store_tenant *t, struct store_rout
 
 int
 rcache_resolve(struct rcache *c, struct store *s, const char *tenant, const char *fn,
-	       const char *alias, int64_t version, struct store_tenant *t, struct store_route *out)
+	       const char *alias, int64_t version, const char *route_key, struct store_tenant *t,
+	       struct store_route *out)
 {
 	char key[RC_KEY_MAX];
 	struct rc_entry *slot, fresh = { 0 };
@@ -237,7 +258,7 @@ rcache_resolve(struct rcache *c, struct store *s, const char *tenant, const char
 	pthread_mutex_lock(&c->lock);
 	if (slot->used && slot->generation == gen && strcmp(slot->key, key) == 0) {
 		c->hits++;
-		r = entry_answer(slot, t, out);
+		r = entry_answer(slot, route_key, t, out);
 		pthread_mutex_unlock(&c->lock);
 		return r;
 	}
@@ -247,7 +268,7 @@ rcache_resolve(struct rcache *c, struct store *s, const char *tenant, const char
 	/* Fill outside the lock; the generation was read before the queries. */
 	r = entry_fill(&fresh, s, tenant, fn, alias, version);
 	if (r == 0)
-		r = entry_answer(&fresh, t, out);
+		r = entry_answer(&fresh, route_key, t, out);
 	if (r < 0 && r != -ENOENT) {
 		entry_clear(&fresh);
 		return r;

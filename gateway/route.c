@@ -229,11 +229,39 @@ route_parse(const char *path, struct route *r, char *diag, size_t n)
 		(void)str_copy(r->sub, sizeof(r->sub), s[6]);
 		return r->kind = ROUTE_VERSION, 0;
 	}
-	if (strcmp(s[5], "aliases") == 0 && ns == 6)
-		return r->kind = ROUTE_ALIASES, 0;
-	if ((strcmp(s[5], "aliases") == 0 || strcmp(s[5], "deployments") == 0 ||
-	     strcmp(s[5], "logs") == 0) &&
-	    ns <= 8)
+	if (strcmp(s[5], "aliases") == 0) {
+		if (ns == 6)
+			return r->kind = ROUTE_ALIASES, 0;
+		if (ns > 8 || (ns == 8 && strcmp(s[7], "rollback") != 0))
+			return -ENOENT;
+		if (!alias_name_valid(s[6])) {
+			if (name_valid(s[6]))
+				(void)str_printf(diag, n,
+						 "alias '%s' is all digits, which reads as a version "
+						 "number; pick a name with a letter or '-'",
+						 s[6]);
+			else
+				(void)bad(diag, n, "alias", s[6]);
+			return -EINVAL;
+		}
+		(void)str_copy(r->sub, sizeof(r->sub), s[6]);
+		return r->kind = ns == 7 ? ROUTE_ALIAS : ROUTE_ALIAS_ROLLBACK, 0;
+	}
+	if (strcmp(s[5], "deployments") == 0) {
+		uint64_t id;
+
+		if (ns == 6)
+			return r->kind = ROUTE_DEPLOYMENTS, 0;
+		if (ns > 8 || (ns == 8 && strcmp(s[7], "abort") != 0))
+			return -ENOENT;
+		if (parse_u64(s[6], 1, INT64_MAX, &id) < 0) {
+			(void)str_printf(diag, n, "'%.40s' is not a deployment id", s[6]);
+			return -EINVAL;
+		}
+		r->id = (int64_t)id;
+		return r->kind = ns == 7 ? ROUTE_DEPLOYMENT : ROUTE_DEPLOYMENT_ABORT, 0;
+	}
+	if (strcmp(s[5], "logs") == 0 && ns == 6)
 		return r->kind = ROUTE_NOT_YET, 0;
 	return -ENOENT;
 }

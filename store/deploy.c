@@ -249,8 +249,8 @@ store_deploy_running(struct store *s, int (*cb)(const struct store_deploy_run *d
 }
 
 int
-store_deploy_checkpoint(struct store *s, int64_t id, int64_t elapsed_ms, int64_t invocations,
-			int64_t errors, const char *latency)
+store_deploy_checkpoint(struct store *s, int64_t id, unsigned step, int64_t elapsed_ms,
+			int64_t invocations, int64_t errors, const char *latency)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
@@ -259,7 +259,7 @@ store_deploy_checkpoint(struct store *s, int64_t id, int64_t elapsed_ms, int64_t
 	r = sq_prep(s,
 		    "UPDATE deployments SET step_elapsed_ms = ?, step_invocations = ?, "
 		    "step_errors = ?, step_latency = ?, updated_at = ? "
-		    "WHERE id = ? AND state = 'in_progress'",
+		    "WHERE id = ? AND state = 'in_progress' AND step = ?",
 		    &st);
 	if (r < 0)
 		return r;
@@ -269,6 +269,7 @@ store_deploy_checkpoint(struct store *s, int64_t id, int64_t elapsed_ms, int64_t
 	sqlite3_bind_text(st, 4, latency, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (int64_t)now_wall_ms());
 	sqlite3_bind_int64(st, 6, id);
+	sqlite3_bind_int64(st, 7, step);
 	r = sq_done(s, st);
 	if (r < 0)
 		return r;
@@ -278,14 +279,14 @@ store_deploy_checkpoint(struct store *s, int64_t id, int64_t elapsed_ms, int64_t
 /* The deployment's function, alias and versions, if in progress. */
 static int
 deploy_running_row(struct store *s, int64_t id, int64_t *fid, char alias[64], int64_t *from,
-		   int64_t *to)
+		   int64_t *to, int64_t *step)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	const char *state;
 	int r, rc;
 
 	r = sq_prep(s,
-		    "SELECT function_id, alias, from_version, to_version, state "
+		    "SELECT function_id, alias, from_version, to_version, state, step "
 		    "FROM deployments WHERE id = ?",
 		    &st);
 	if (r < 0)
@@ -301,6 +302,8 @@ deploy_running_row(struct store *s, int64_t id, int64_t *fid, char alias[64], in
 	*from = sqlite3_column_int64(st, 2);
 	*to = sqlite3_column_int64(st, 3);
 	state = sq_text(st, 4);
+	if (step)
+		*step = sqlite3_column_int64(st, 5);
 	return strcmp(state, "in_progress") == 0 ? 0 : -EALREADY;
 }
 
@@ -309,14 +312,16 @@ deploy_advance_locked(struct store *s, int64_t id, unsigned step, unsigned weigh
 		      const char *figures)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int64_t fid, from, to, now = (int64_t)now_wall_ms();
+	int64_t fid, from, to, cur, now = (int64_t)now_wall_ms();
 	char alias[64], weights[64];
 	bool done = weight >= 100;
 	int r;
 
-	r = deploy_running_row(s, id, &fid, alias, &from, &to);
+	r = deploy_running_row(s, id, &fid, alias, &from, &to, &cur);
 	if (r < 0)
 		return r == -EALREADY ? -ESRCH : r;
+	if (cur + 1 != (int64_t)step)
+		return -ESRCH; /* another caller stepped it already */
 	if (done)
 		r = sq_alias_write(s, fid, alias, to, "{}");
 	else {
@@ -364,7 +369,7 @@ sq_deploy_end(struct store *s, int64_t fid, int64_t id, const char *state, const
 	char alias[64];
 	int r;
 
-	r = deploy_running_row(s, id, &dfid, alias, &from, &to);
+	r = deploy_running_row(s, id, &dfid, alias, &from, &to, NULL);
 	if (r == 0 || r == -EALREADY)
 		if (dfid != fid)
 			r = -ESRCH; /* another function's deployment */

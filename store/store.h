@@ -165,15 +165,15 @@ struct store_deploy_run {
 int store_deploy_running(struct store *s, int (*cb)(const struct store_deploy_run *d, void *ud),
 			 void *ud);
 
-/* Save the current step's progress (no routing change).  -ESRCH when the
- * deployment is no longer in progress. */
-int store_deploy_checkpoint(struct store *s, int64_t id, int64_t elapsed_ms, int64_t invocations,
-			    int64_t errors, const char *latency);
+/* Save the progress of step (no routing change).  -ESRCH when the
+ * deployment is no longer in progress at that step. */
+int store_deploy_checkpoint(struct store *s, int64_t id, unsigned step, int64_t elapsed_ms,
+			    int64_t invocations, int64_t errors, const char *latency);
 
 /* Finish the current step (its figures, JSON text, appended to "steps")
  * and enter step with weight percent for the new version; weight >= 100
  * points the alias at it alone and ends the deployment as succeeded.
- * -ESRCH when no longer in progress. */
+ * -ESRCH when no longer in progress or not at step - 1 (stale). */
 int store_deploy_advance(struct store *s, int64_t id, unsigned step, unsigned weight,
 			 const char *figures);
 

@@ -130,7 +130,9 @@ main(void)
 	is_int(store_fn_put(s, t.id, "f", "c", "{\"n\":4}", NULL, 5, &out), 0,
 	       "a deploy that leaves the alias alone is fine");
 	json_decref(out);
-	is_int(store_deploy_checkpoint(s, id, 1500, 7, 1, "[[3,7]]"), 0, "checkpoint");
+	is_int(store_deploy_checkpoint(s, id, 1, 1500, 7, 1, "[[3,7]]"), 0, "checkpoint");
+	is_int(store_deploy_checkpoint(s, id, 2, 9, 9, 9, "[]"), -ESRCH,
+	       "a checkpoint of a step it is not at is refused");
 	run.tenant_id = 0;
 	is_int(store_deploy_running(s, count_running, &run), 0, "running list");
 	is_int(run.tenant_id, 1, "one running");
@@ -144,6 +146,7 @@ main(void)
 	run.tenant_id = 0;
 	store_deploy_running(s, count_running, &run);
 	is_int(run.step, 1, "still step 1");
+	is_int(store_deploy_advance(s, id, 3, 100, NULL), -ESRCH, "a stale step is refused");
 	is_int(store_deploy_advance(s, id, 2, 100, "{\"step\":1}"), 0, "finish");
 	is_str(weights_of(s, t.id, "live", &v), "{}", "no weights after success");
 	is_int(v, 2, "live serves version 2");

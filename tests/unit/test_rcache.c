@@ -14,11 +14,21 @@ resolve(struct rcache *c, struct store *s, const char *tenant, const char *fn, c
 {
 	struct store_tenant t;
 	struct store_route r;
-	int rc = rcache_resolve(c, s, tenant, fn, alias, version, &t, &r);
+	int rc = rcache_resolve(c, s, tenant, fn, alias, version, NULL, &t, &r);
 
 	*got_version = rc == 0 ? r.version : -1;
 	json_decref(r.config);
 	return rc;
+}
+
+static void
+keyed_resolve(struct rcache *c, struct store *s, const char *key, int64_t *got)
+{
+	struct store_tenant t;
+	struct store_route r;
+
+	*got = rcache_resolve(c, s, "acme", "f", "live", 0, key, &t, &r) == 0 ? r.version : -1;
+	json_decref(r.config);
 }
 
 int
@@ -31,7 +41,7 @@ main(void)
 	struct store_route r;
 	json_t *out;
 	uint64_t q0, hits, misses;
-	int64_t v;
+	int64_t v, missing;
 	int ones = 0;
 
 	mkdtemp(dir);
@@ -44,7 +54,7 @@ main(void)
 	is_int(rcache_new(64, &c), 0, "cache");
 	is_int(rcache_new(0, &tiny), -EINVAL, "a cache needs slots");
 
-	is_int(rcache_resolve(c, s, "acme", "f", "live", 0, &tt, &r), 0, "resolve live");
+	is_int(rcache_resolve(c, s, "acme", "f", "live", 0, NULL, &tt, &r), 0, "resolve live");
 	ok(r.version == 1 && json_integer_value(json_object_get(r.config, "a")) == 1 &&
 		   tt.id == t.id && tt.uid == t.uid,
 	   "version 1, its config, the tenant");
@@ -81,20 +91,8 @@ main(void)
 	is_int(resolve(c, s, "nobody", "f", "live", 0, &v), -ENOENT, "missing tenant");
 
 	/* Weights: 30% to version 1, the rest to live's version 2. */
-	{
-		sqlite3 *db;
-
-		sqlite3_open(path, &db);
-		is_int(sqlite3_exec(
-			       db,
-			       "UPDATE aliases SET weights = '{\"1\": 30}' WHERE name = 'live' "
-			       "AND function_id = (SELECT id FROM functions WHERE name = 'f')",
-			       NULL, NULL, NULL),
-		       SQLITE_OK, "weights written");
-		sqlite3_close(db);
-	}
-	is_int(store_fn_put(s, t.id, "h", "c1", "{}", "live", 10, &out), 0,
-	       "another change moves the generation");
+	is_int(store_alias_put(s, t.id, "f", "live", 2, "{\"1\":30}", &missing, &out), 0,
+	       "weights written");
 	json_decref(out);
 	for (int i = 0; i < 4000; i++) {
 		(void)resolve(c, s, "acme", "f", "live", 0, &v);
@@ -102,6 +100,48 @@ main(void)
 	}
 	ok(ones > 4000 * 25 / 100 && ones < 4000 * 35 / 100, "version 1 served %d of 4000 (30%%)",
 	   ones);
+
+	/* Route keys: buckets are uniform, a key sticks to its version, and a
+	 * growing weight only adds keys to the weighted version. */
+	{
+		unsigned per[100] = { 0 }, lo = ~0u, hi = 0, stuck = 1, kept = 1, keyed = 0;
+		static int64_t first[2000];
+		char key[32];
+
+		for (int i = 0; i < 20000; i++) {
+			snprintf(key, sizeof(key), "user-%d", i);
+			per[rcache_bucket(key)]++;
+		}
+		for (int b = 0; b < 100; b++) {
+			lo = per[b] < lo ? per[b] : lo;
+			hi = per[b] > hi ? per[b] : hi;
+		}
+		/* 200 expected per bucket; sd ~14: 5 sd either way. */
+		ok(lo > 130 && hi < 270, "20000 keys spread over 100 buckets (%u..%u each)", lo, hi);
+		is_int(rcache_bucket("user-1"), rcache_bucket("user-1"), "same key, same bucket");
+		for (int i = 0; i < 2000; i++) {
+			snprintf(key, sizeof(key), "user-%d", i);
+			keyed_resolve(c, s, key, &first[i]);
+			keyed += first[i] == 1;
+			for (int k = 0; k < 3; k++) {
+				keyed_resolve(c, s, key, &v);
+				stuck &= v == first[i];
+			}
+		}
+		ok(stuck, "every key kept its version over 4 calls");
+		ok(keyed > 2000 * 25 / 100 && keyed < 2000 * 35 / 100,
+		   "keys on version 1: %u of 2000 (30%%)", keyed);
+		is_int(store_alias_put(s, t.id, "f", "live", 2, "{\"1\":60}", &missing, &out), 0,
+		       "weight of version 1 grows to 60");
+		json_decref(out);
+		for (int i = 0; i < 2000; i++) {
+			snprintf(key, sizeof(key), "user-%d", i);
+			keyed_resolve(c, s, key, &v);
+			if (first[i] == 1)
+				kept &= v == 1;
+		}
+		ok(kept, "keys on version 1 at 30%% are still there at 60%%");
+	}
 
 	/* Collisions only cost misses. */
 	is_int(rcache_new(1, &tiny), 0, "one-slot cache");

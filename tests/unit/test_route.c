@@ -62,7 +62,40 @@ main(void)
 	is_int(route_parse("/fn/acme/caf\xc3\xa9", &r, diag, sizeof(diag)), -EINVAL,
 	       "unicode function");
 	is_int(route_parse("/v1/tenants/acme/functions/f/deployments", &r, diag, sizeof(diag)), 0,
-	       "deployments are known");
+	       "deployments");
+	is_int(r.kind, ROUTE_DEPLOYMENTS, "deployments route");
+	is_int(route_parse("/v1/tenants/acme/functions/f/deployments/12", &r, diag, sizeof(diag)),
+	       0, "one deployment");
+	is_int(r.kind, ROUTE_DEPLOYMENT, "deployment route");
+	is_int(r.id, 12, "its id");
+	is_int(route_parse("/v1/tenants/acme/functions/f/deployments/12/abort", &r, diag,
+			   sizeof(diag)),
+	       0, "abort");
+	is_int(r.kind, ROUTE_DEPLOYMENT_ABORT, "abort route");
+	is_int(route_parse("/v1/tenants/acme/functions/f/deployments/x1", &r, diag, sizeof(diag)),
+	       -EINVAL, "a bad deployment id");
+	ok(strstr(diag, "deployment id") != NULL, "named: %s", diag);
+	is_int(route_parse("/v1/tenants/acme/functions/f/deployments/0", &r, diag, sizeof(diag)),
+	       -EINVAL, "id 0");
+	is_int(route_parse("/v1/tenants/acme/functions/f/deployments/1/undo", &r, diag,
+			   sizeof(diag)),
+	       -ENOENT, "unknown action");
+	is_int(route_parse("/v1/tenants/acme/functions/f/aliases/live", &r, diag, sizeof(diag)), 0,
+	       "alias");
+	is_int(r.kind, ROUTE_ALIAS, "alias route");
+	is_str(r.sub, "live", "alias name");
+	is_int(route_parse("/v1/tenants/acme/functions/f/aliases/live/rollback", &r, diag,
+			   sizeof(diag)),
+	       0, "rollback");
+	is_int(r.kind, ROUTE_ALIAS_ROLLBACK, "rollback route");
+	is_int(route_parse("/v1/tenants/acme/functions/f/aliases/123", &r, diag, sizeof(diag)),
+	       -EINVAL, "an all-digit alias");
+	ok(strstr(diag, "all digits") != NULL, "says why: %s", diag);
+	is_int(route_parse("/v1/tenants/acme/functions/f/aliases/Live", &r, diag, sizeof(diag)),
+	       -EINVAL, "an invalid alias name");
+	ok(strstr(diag, "alias") != NULL, "named: %s", diag);
+	is_int(route_parse("/v1/tenants/acme/functions/f/logs", &r, diag, sizeof(diag)), 0,
+	       "logs are known");
 	is_int(r.kind, ROUTE_NOT_YET, "but not served yet");
 	is_int(route_parse("relative", &r, diag, sizeof(diag)), -ENOENT, "relative path");
 	return done();
