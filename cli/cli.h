@@ -100,8 +100,8 @@ int cmd_rollback(struct cli *c, int argc, char **argv);
  * options of "faasctl deploy" and, with wait, follow it to its end.
  * Returns the exit status (1 when it rolled back or was aborted). */
 struct deploy_opts {
-	const char *strategy; /* canonical text */
-	double max_error_rate; /* percent; < 0: the server's default */
+	const char *strategy;                  /* canonical text */
+	double max_error_rate;                 /* percent; < 0: the server's default */
 	long long min_invocations, max_p95_ms; /* 0: the server's default */
 	bool wait;
 };

@@ -50,7 +50,8 @@ print_weights(json_t *a)
 static void
 alias_print(const char *name, json_t *a)
 {
-	json_t *dep = json_object_get(a, "deployment"), *prev = json_object_get(a, "previous_version");
+	json_t *dep = json_object_get(a, "deployment"),
+	       *prev = json_object_get(a, "previous_version");
 
 	printf("%-20s ", name);
 	print_weights(a);
@@ -196,8 +197,7 @@ deployment_line(json_t *d)
 
 	printf("%-5lld %-12s %-10s %s -> v%lld  %-18s step %lld/%lld  %s\n",
 	       (long long)json_integer_value(json_object_get(d, "id")), state,
-	       json_string_value(json_object_get(d, "alias")),
-	       json_is_integer(from) ? "" : "(new)",
+	       json_string_value(json_object_get(d, "alias")), json_is_integer(from) ? "" : "(new)",
 	       (long long)json_integer_value(json_object_get(d, "to_version")),
 	       json_string_value(json_object_get(d, "strategy")),
 	       (long long)json_integer_value(json_object_get(d, "step")),
@@ -354,7 +354,8 @@ step_banner(json_t *d)
 	printf("step %lld/%lld: v%lld %lld%%, v%lld %lld%% for %llds\n",
 	       (long long)json_integer_value(json_object_get(d, "step")),
 	       (long long)json_integer_value(json_object_get(d, "steps_total")), to, w, from,
-	       100 - w, (long long)json_integer_value(json_object_get(d, "step_duration_ms")) / 1000);
+	       100 - w,
+	       (long long)json_integer_value(json_object_get(d, "step_duration_ms")) / 1000);
 	fflush(stdout);
 }
 
@@ -469,7 +470,8 @@ deploy_progressive(struct cli *c, const char *fn, const char *alias, long long v
 	    json_object_size(json_object_get(d, "weights")) == 0 &&
 	    json_is_null(json_object_get(d, "deployment"))) {
 		if (!c->json)
-			printf("alias %s already serves v%lld: nothing to deploy\n", alias, version);
+			printf("alias %s already serves v%lld: nothing to deploy\n", alias,
+			       version);
 		else
 			print_json(a);
 		json_decref(a);

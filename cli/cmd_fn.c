@@ -171,7 +171,8 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 			if (*pct && pct[strlen(pct) - 1] == '%')
 				pct[strlen(pct) - 1] = 0;
 			dopts.max_error_rate = *pct ? strtod(pct, &end) : -1;
-			if (!end || *end || dopts.max_error_rate < 0 || dopts.max_error_rate > 100) {
+			if (!end || *end || dopts.max_error_rate < 0 ||
+			    dopts.max_error_rate > 100) {
 				fprintf(stderr,
 					"faasctl deploy: --max-error-rate needs a percent from 0 to 100 "
 					"(e.g. 5 or 2.5%%), got '%s'\n",
@@ -184,7 +185,8 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 			if (!(v = arg_value(argc, argv, &i)))
 				goto out;
 			if (parse_u64(v, 1, a[3] == 'i' ? 1000000 : 900000, &n) < 0) {
-				fprintf(stderr, "faasctl deploy: %s needs a whole number (1 to %d), got '%s'\n",
+				fprintf(stderr,
+					"faasctl deploy: %s needs a whole number (1 to %d), got '%s'\n",
 					a, a[3] == 'i' ? 1000000 : 900000, v);
 				goto out;
 			}
@@ -269,7 +271,7 @@ cmd_deploy(struct cli *c, int argc, char **argv)
 		if (!c->json)
 			printf("%s %s version %lld\n",
 			       json_is_true(json_object_get(out, "created")) ? "deployed"
-									 : "unchanged:",
+									     : "unchanged:",
 			       json_string_value(json_object_get(m, "name")), ver);
 		r = deploy_progressive(c, json_string_value(json_object_get(m, "name")), alias, ver,
 				       &dopts);

@@ -44,8 +44,7 @@ alias_busy(struct req *q, const char *alias)
  * left out) into out.  0, or -EINVAL with diag.
  */
 static int
-weights_canon(json_t *weights, int64_t main_version, char *out, size_t n, char *diag,
-	      size_t dn)
+weights_canon(json_t *weights, int64_t main_version, char *out, size_t n, char *diag, size_t dn)
 {
 	json_t *canon = json_object(), *v;
 	const char *k;
@@ -54,8 +53,9 @@ weights_canon(json_t *weights, int64_t main_version, char *out, size_t n, char *
 	int r = 0;
 
 	if (weights && !json_is_object(weights)) {
-		(void)str_printf(diag, dn,
-				 "weights: must be an object of version: percent, e.g. {\"4\": 10}");
+		(void)str_printf(
+			diag, dn,
+			"weights: must be an object of version: percent, e.g. {\"4\": 10}");
 		r = -EINVAL;
 		goto out;
 	}
@@ -129,7 +129,8 @@ alias_put(struct req *q, const struct store_tenant *t)
 	json_object_foreach (body, k, v) {
 		if (!str_oneof(k, "version", "weights", NULL)) {
 			ret = gw_error(q, 400, "invalid_request",
-				       "unknown key '%.64s' (an alias takes version and weights)", k);
+				       "unknown key '%.64s' (an alias takes version and weights)",
+				       k);
 			goto out;
 		}
 	}
@@ -144,8 +145,8 @@ alias_put(struct req *q, const struct store_tenant *t)
 		ret = gw_error(q, 400, "invalid_weights", "%s", diag);
 		goto out;
 	}
-	r = store_alias_put(g->store, t->id, q->route.function, q->route.sub,
-			    json_integer_value(v), weights, &missing, &out);
+	r = store_alias_put(g->store, t->id, q->route.function, q->route.sub, json_integer_value(v),
+			    weights, &missing, &out);
 	if (r == -ENOENT)
 		ret = fn_missing(q);
 	else if (r == -ENXIO)
@@ -182,8 +183,7 @@ api_alias(struct req *q, const char *method)
 	if (q->route.kind == ROUTE_ALIAS_ROLLBACK) {
 		if (strcmp(method, "POST") != 0)
 			return api_method_not_allowed(q, method, "POST");
-		r = store_alias_rollback(g->store, t.id, q->route.function, a, q->who.key_id,
-					 &out);
+		r = store_alias_rollback(g->store, t.id, q->route.function, a, q->who.key_id, &out);
 		if (r == -ENODATA)
 			return gw_error(q, 409, "no_previous_version",
 					"alias '%s' has never pointed at another version", a);
@@ -237,7 +237,8 @@ decorate(struct gw *g, json_t *d)
 	if (strcmp(state, "succeeded") == 0)
 		weight = 100;
 	else if (strcmp(state, "in_progress") == 0)
-		weight = strategy_weight(&st, (unsigned)json_integer_value(json_object_get(d, "step")));
+		weight = strategy_weight(&st,
+					 (unsigned)json_integer_value(json_object_get(d, "step")));
 	json_object_set_new(d, "weight", json_integer(weight));
 	json_object_set_new(d, "steps_total", json_integer(strategy_steps(&st)));
 	json_object_set_new(d, "step_duration_ms", json_integer((json_int_t)st.step_ms));
@@ -309,9 +310,10 @@ deploy_post(struct req *q, const struct store_tenant *t)
 	v = json_object_get(body, "alias");
 	if (v) {
 		if (!json_is_string(v) || !alias_name_valid(json_string_value(v))) {
-			ret = gw_error(q, 400, "invalid_name",
-				       "alias: must be a name ([a-z0-9][a-z0-9-]*, at most 63) that "
-				       "is not all digits");
+			ret = gw_error(
+				q, 400, "invalid_name",
+				"alias: must be a name ([a-z0-9][a-z0-9-]*, at most 63) that "
+				"is not all digits");
 			goto out;
 		}
 		d.alias = json_string_value(v);
@@ -432,8 +434,7 @@ api_deployments(struct req *q, const char *method)
 		if (r == -EALREADY) {
 			json_t *d = NULL;
 
-			(void)store_deploy_get(g->store, t.id, q->route.function, q->route.id,
-					       &d);
+			(void)store_deploy_get(g->store, t.id, q->route.function, q->route.id, &d);
 			ret = gw_error(q, 409, "not_in_progress",
 				       "deployment %lld has already ended (%s)",
 				       (long long)q->route.id,
@@ -453,8 +454,9 @@ api_deployments(struct req *q, const char *method)
 	if (r == -ENOENT)
 		return fn_missing(q);
 	if (r == -ESRCH)
-		return gw_error(q, 404, "deployment_not_found", "function '%s' has no deployment %lld",
-				q->route.function, (long long)q->route.id);
+		return gw_error(q, 404, "deployment_not_found",
+				"function '%s' has no deployment %lld", q->route.function,
+				(long long)q->route.id);
 	if (r < 0)
 		return gw_errno(q, r, "store error");
 	return gw_json(q, 200, out);

@@ -114,8 +114,8 @@ hist_text(const struct dwatch *w)
 
 	for (unsigned i = 0; i < DEP_HIST_N; i++)
 		if (w->hist[i])
-			json_array_append_new(a, json_pack("[I, I]", (json_int_t)i,
-							   (json_int_t)w->hist[i]));
+			json_array_append_new(
+				a, json_pack("[I, I]", (json_int_t)i, (json_int_t)w->hist[i]));
 	t = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
 	return t;
@@ -238,7 +238,7 @@ collect(const struct store_deploy_run *r, void *ud)
 
 	if (rows->n == rows->cap) {
 		unsigned cap = rows->cap ? rows->cap * 2 : 8;
-		struct dwatch **nw = realloc(rows->w, cap * sizeof(*nw));
+		struct dwatch **nw = realloc(rows->w, cap * sizeof(struct dwatch *));
 
 		if (!nw)
 			return rows->err = -ENOMEM;
@@ -310,9 +310,8 @@ reload(struct gw *g, struct deployer *d)
 		if (nw->base_ms || nw->n)
 			log_notice("deployment %lld of %s/%s alias %s resumed at step %u "
 				   "(%llu ms spent, %llu invocations seen)",
-				   (long long)nw->id, nw->tenant, nw->function, nw->alias,
-				   nw->step, (unsigned long long)nw->base_ms,
-				   (unsigned long long)nw->n);
+				   (long long)nw->id, nw->tenant, nw->function, nw->alias, nw->step,
+				   (unsigned long long)nw->base_ms, (unsigned long long)nw->n);
 	}
 	/* Keep the seen, drop the gone (ended by the API, or deleted). */
 	{
@@ -334,7 +333,7 @@ reload(struct gw *g, struct deployer *d)
 			continue;
 		if (d->n == d->cap) {
 			unsigned cap = d->cap ? d->cap * 2 : 8;
-			struct dwatch **grown = realloc(d->w, cap * sizeof(*grown));
+			struct dwatch **grown = realloc(d->w, cap * sizeof(struct dwatch *));
 
 			if (!grown) {
 				free(nw);
@@ -466,8 +465,7 @@ act(struct gw *g, struct deployer *d, struct dact *a, uint64_t now)
 		}
 		break;
 	case DV_ADVANCE:
-		r = store_deploy_advance(g->store, a->id, a->step + 1, a->next_weight,
-					 a->figures);
+		r = store_deploy_advance(g->store, a->id, a->step + 1, a->next_weight, a->figures);
 		if (r == 0) {
 			if (a->next_weight >= 100) {
 				log_notice("deployment %lld of %s/%s alias %s succeeded",

@@ -35,23 +35,23 @@ enum route_kind {
 	ROUTE_HEALTHZ,
 	ROUTE_READYZ,
 	ROUTE_WHOAMI,
-	ROUTE_TENANTS,   /* /v1/tenants */
-	ROUTE_TENANT,    /* /v1/tenants/{t} */
-	ROUTE_KEYS,      /* /v1/tenants/{t}/keys */
-	ROUTE_KEY,       /* /v1/tenants/{t}/keys/{id} */
-	ROUTE_CODE,      /* /v1/tenants/{t}/code/{sha256} */
-	ROUTE_FUNCTIONS, /* /v1/tenants/{t}/functions */
-	ROUTE_FUNCTION,  /* /v1/tenants/{t}/functions/{f} */
-	ROUTE_VERSIONS,  /* …/functions/{f}/versions */
-	ROUTE_VERSION,   /* …/functions/{f}/versions/{n} */
-	ROUTE_ALIASES,   /* …/functions/{f}/aliases */
-	ROUTE_ALIAS,     /* …/functions/{f}/aliases/{a} */
-	ROUTE_ALIAS_ROLLBACK, /* …/aliases/{a}/rollback */
-	ROUTE_DEPLOYMENTS,    /* …/functions/{f}/deployments */
-	ROUTE_DEPLOYMENT,     /* …/deployments/{id} */
+	ROUTE_TENANTS,          /* /v1/tenants */
+	ROUTE_TENANT,           /* /v1/tenants/{t} */
+	ROUTE_KEYS,             /* /v1/tenants/{t}/keys */
+	ROUTE_KEY,              /* /v1/tenants/{t}/keys/{id} */
+	ROUTE_CODE,             /* /v1/tenants/{t}/code/{sha256} */
+	ROUTE_FUNCTIONS,        /* /v1/tenants/{t}/functions */
+	ROUTE_FUNCTION,         /* /v1/tenants/{t}/functions/{f} */
+	ROUTE_VERSIONS,         /* …/functions/{f}/versions */
+	ROUTE_VERSION,          /* …/functions/{f}/versions/{n} */
+	ROUTE_ALIASES,          /* …/functions/{f}/aliases */
+	ROUTE_ALIAS,            /* …/functions/{f}/aliases/{a} */
+	ROUTE_ALIAS_ROLLBACK,   /* …/aliases/{a}/rollback */
+	ROUTE_DEPLOYMENTS,      /* …/functions/{f}/deployments */
+	ROUTE_DEPLOYMENT,       /* …/deployments/{id} */
 	ROUTE_DEPLOYMENT_ABORT, /* …/deployments/{id}/abort */
-	ROUTE_INVOKE,    /* /fn/{t}/{f}[:{q}][/{path}] */
-	ROUTE_NOT_YET,   /* part of SPEC §5 that this build does not serve */
+	ROUTE_INVOKE,           /* /fn/{t}/{f}[:{q}][/{path}] */
+	ROUTE_NOT_YET,          /* part of SPEC §5 that this build does not serve */
 };
 
 struct route {

@@ -41,13 +41,14 @@ invoke_begin(struct req *q, const char *method)
 	(void)method;
 	allowed = q->who.scope == SCOPE_ADMIN ||
 		  (q->who.scope != SCOPE_NONE && strcmp(q->who.tenant, q->route.tenant) == 0);
-	r = rcache_resolve(g->routes, g->store, q->route.tenant, q->route.function,
-			   q->route.version      ? NULL
-			   : *q->route.qualifier ? q->route.qualifier
-						 : "live",
-			   q->route.version,
-			   MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Faas-Route-Key"),
-			   &t, &q->sr);
+	r = rcache_resolve(
+		g->routes, g->store, q->route.tenant, q->route.function,
+		q->route.version      ? NULL
+		: *q->route.qualifier ? q->route.qualifier
+				      : "live",
+		q->route.version,
+		MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Faas-Route-Key"), &t,
+		&q->sr);
 	if (r == -ENOENT) {
 		/* Do not tell strangers which private functions exist. */
 		if (!allowed && api_authorize(q, q->route.tenant, SCOPE_INVOKE, &ret) < 0)

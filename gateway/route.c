@@ -236,10 +236,11 @@ route_parse(const char *path, struct route *r, char *diag, size_t n)
 			return -ENOENT;
 		if (!alias_name_valid(s[6])) {
 			if (name_valid(s[6]))
-				(void)str_printf(diag, n,
-						 "alias '%s' is all digits, which reads as a version "
-						 "number; pick a name with a letter or '-'",
-						 s[6]);
+				(void)str_printf(
+					diag, n,
+					"alias '%s' is all digits, which reads as a version "
+					"number; pick a name with a letter or '-'",
+					s[6]);
 			else
 				(void)bad(diag, n, "alias", s[6]);
 			return -EINVAL;

@@ -288,7 +288,7 @@ static int
 alias_delete_locked(struct store *s, int64_t tenant_id, const char *fn, const char *alias)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int64_t fid, dep;
+	int64_t fid, dep = 0;
 	int r;
 
 	r = sq_fn_id(s, tenant_id, fn, &fid);
@@ -325,7 +325,7 @@ static int
 alias_rollback_locked(struct store *s, int64_t tenant_id, const char *fn, const char *alias,
 		      const char *who, json_t **out)
 {
-	int64_t fid, dep, cur, prev;
+	int64_t fid, dep = 0, cur = 0, prev = 0;
 	char reason[160];
 	int r;
 

@@ -312,7 +312,7 @@ deploy_advance_locked(struct store *s, int64_t id, unsigned step, unsigned weigh
 		      const char *figures)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int64_t fid, from, to, cur, now = (int64_t)now_wall_ms();
+	int64_t fid = 0, from = 0, to = 0, cur = 0, now = (int64_t)now_wall_ms();
 	char alias[64], weights[64];
 	bool done = weight >= 100;
 	int r;
@@ -365,7 +365,7 @@ sq_deploy_end(struct store *s, int64_t fid, int64_t id, const char *state, const
 	      const char *figures)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int64_t dfid, from, to, now = (int64_t)now_wall_ms();
+	int64_t dfid = 0, from = 0, to = 0, now = (int64_t)now_wall_ms();
 	char alias[64];
 	int r;
 

@@ -117,7 +117,8 @@ main(void)
 			hi = per[b] > hi ? per[b] : hi;
 		}
 		/* 200 expected per bucket; sd ~14: 5 sd either way. */
-		ok(lo > 130 && hi < 270, "20000 keys spread over 100 buckets (%u..%u each)", lo, hi);
+		ok(lo > 130 && hi < 270, "20000 keys spread over 100 buckets (%u..%u each)", lo,
+		   hi);
 		is_int(rcache_bucket("user-1"), rcache_bucket("user-1"), "same key, same bucket");
 		for (int i = 0; i < 2000; i++) {
 			snprintf(key, sizeof(key), "user-%d", i);
