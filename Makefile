@@ -83,7 +83,7 @@ $(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)
 
 # Fuzz targets double as corpus-replay tests (fuzz/replay.c provides main).
-FUZZ_TARGETS = fuzz_msg fuzz_route fuzz_cgi fuzz_fnconfig fuzz_hresp
+FUZZ_TARGETS = fuzz_msg fuzz_route fuzz_cgi fuzz_fnconfig fuzz_hresp fuzz_strategy
 $(O)/fuzz/%: fuzz/%.c fuzz/replay.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< fuzz/replay.c $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)
