@@ -276,12 +276,8 @@ store_alias_put(struct store *s, int64_t tenant_id, const char *fn, const char *
 	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	r = sq_end(s, alias_put_locked(s, tenant_id, fn, alias, version, weights, missing, out));
-	if (r < 0) {
-		json_decref(*out);
-		*out = NULL;
-	}
-	return r;
+	return sq_end(s, alias_put_locked(s, tenant_id, fn, alias, version, weights, missing, out),
+		      out);
 }
 
 static int
@@ -318,7 +314,7 @@ store_alias_delete(struct store *s, int64_t tenant_id, const char *fn, const cha
 	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	return sq_end(s, alias_delete_locked(s, tenant_id, fn, alias));
+	return sq_end(s, alias_delete_locked(s, tenant_id, fn, alias), NULL);
 }
 
 static int
@@ -365,12 +361,7 @@ store_alias_rollback(struct store *s, int64_t tenant_id, const char *fn, const c
 	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	r = sq_end(s, alias_rollback_locked(s, tenant_id, fn, alias, who, out));
-	if (r < 0) {
-		json_decref(*out);
-		*out = NULL;
-	}
-	return r;
+	return sq_end(s, alias_rollback_locked(s, tenant_id, fn, alias, who, out), out);
 }
 
 int

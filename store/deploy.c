@@ -198,12 +198,7 @@ store_deploy_create(struct store *s, int64_t tenant_id, const char *fn,
 	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	r = sq_end(s, deploy_create_locked(s, tenant_id, fn, d, out));
-	if (r < 0) {
-		json_decref(*out);
-		*out = NULL;
-	}
-	return r;
+	return sq_end(s, deploy_create_locked(s, tenant_id, fn, d, out), out);
 }
 
 int
@@ -357,7 +352,7 @@ store_deploy_advance(struct store *s, int64_t id, unsigned step, unsigned weight
 	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	return sq_end(s, deploy_advance_locked(s, id, step, weight, figures));
+	return sq_end(s, deploy_advance_locked(s, id, step, weight, figures), NULL);
 }
 
 int
@@ -424,12 +419,7 @@ store_deploy_end(struct store *s, int64_t tenant_id, const char *fn, int64_t id,
 	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	r = sq_end(s, deploy_end_locked(s, tenant_id, fn, id, state, reason, figures, out));
-	if (r < 0 && out) {
-		json_decref(*out);
-		*out = NULL;
-	}
-	return r;
+	return sq_end(s, deploy_end_locked(s, tenant_id, fn, id, state, reason, figures, out), out);
 }
 
 int

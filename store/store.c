@@ -71,7 +71,7 @@ sq_done(struct store *s, sqlite3_stmt *st)
 }
 
 int
-sq_end(struct store *s, int r)
+sq_end(struct store *s, int r, json_t **out)
 {
 	if (r >= 0) {
 		int c = sq_exec(s, "COMMIT");
@@ -81,6 +81,10 @@ sq_end(struct store *s, int r)
 		r = c;
 	}
 	(void)sq_exec(s, "ROLLBACK");
+	if (out) {
+		json_decref(*out);
+		*out = NULL;
+	}
 	return r;
 }
 
@@ -708,13 +712,10 @@ store_fn_put(struct store *s, int64_t tenant_id, const char *fn, const char *cod
 	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	r = sq_end(s, fn_put_locked(s, tenant_id, fn, code_sha256, config_json, alias,
-				    max_functions, out));
-	if (r < 0) {
-		json_decref(*out);
-		*out = NULL;
-	}
-	return r;
+	return sq_end(s,
+		      fn_put_locked(s, tenant_id, fn, code_sha256, config_json, alias,
+				    max_functions, out),
+		      out);
 }
 
 static json_t *

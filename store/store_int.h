@@ -57,9 +57,10 @@ int sq_exec(struct store *s, const char *sql);
 /* Step a prepared statement that returns no rows.  0 or -errno. */
 int sq_done(struct store *s, sqlite3_stmt *st);
 /* End the transaction a caller began with BEGIN IMMEDIATE: COMMIT when
- * r >= 0, ROLLBACK otherwise (also when COMMIT fails).  Returns r, or
- * COMMIT's error. */
-int sq_end(struct store *s, int r);
+ * r >= 0, ROLLBACK otherwise (also when COMMIT fails), and then drop the
+ * result *out (when out is not NULL) that the transaction's work made.
+ * Returns r, or COMMIT's error. */
+int sq_end(struct store *s, int r, json_t **out);
 /* Column text, "" for NULL. */
 const char *sq_text(sqlite3_stmt *st, int i);
 /* A Unix-ms time as an ISO 8601 JSON string. */
