@@ -229,13 +229,18 @@ cmd_deployments(struct cli *c, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	for (int k = 2; k < argc; k++) {
-		if (strcmp(argv[k], "--limit") == 0 && (limit = arg_value(argc, argv, &k)) &&
-		    parse_u64(limit, 1, 1000, &n) == 0)
-			continue;
-		fprintf(stderr, "faasctl deployments: %s\n",
-			strcmp(argv[k], "--limit") == 0 ? "--limit needs a number from 1 to 1000"
-							: "unknown argument");
-		return EXIT_USAGE;
+		const char *a = argv[k];
+
+		if (strcmp(a, "--limit") != 0) {
+			fprintf(stderr, "faasctl deployments: unknown argument '%s'\n", a);
+			return EXIT_USAGE;
+		}
+		limit = arg_value(argc, argv, &k);
+		if (!limit || parse_u64(limit, 1, 1000, &n) != 0) {
+			fprintf(stderr,
+				"faasctl deployments: --limit needs a number from 1 to 1000\n");
+			return EXIT_USAGE;
+		}
 	}
 	r = tenant_api(c, "GET", NULL, &out, "/functions/%s/deployments?limit=%s", argv[1], limit);
 	if (r)

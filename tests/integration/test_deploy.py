@@ -293,6 +293,24 @@ def test_conflicts_and_bad_requests(faasd, faasctl, tmp_path):
     assert rc == 0
     rc, out, err = faasctl("abort", "f", "nope", env=env)
     assert rc == 2
+    for flag, value in (("--max-error-rate", "150"), ("--max-error-rate", "abc"),
+                        ("--min-invocations", "0"), ("--max-p95-ms", "-3")):
+        rc, out, err = faasctl("deploy", str(tmp_path), "--name", "f", "--runtime", "exec",
+                               "--handler", "h.sh", "--strategy", "canary:10:1m", flag, value,
+                               env=env)
+        assert rc == 2 and flag in err, (flag, value, err)
+    rc, out, err = faasctl("deployments", "f", "--limit", "0", env=env)
+    assert rc == 2 and "--limit" in err
+    # an alias that never moved has nothing to roll back to
+    api(faasd, tok, "PUT", "cf/functions/f/aliases/solo", {"version": 2})
+    s, doc = api(faasd, tok, "POST", "cf/functions/f/aliases/solo/rollback")
+    assert s == 409 and doc["error"]["code"] == "no_previous_version"
+    s, doc = api(faasd, tok, "GET", "cf/functions/f/aliases/solo")
+    assert doc["alias"]["version"] == 2
+    rc, out, err = faasctl("rollback", "f", "solo", env=env)
+    assert rc == 1 and "never pointed" in err
+    s, doc = api(faasd, tok, "GET", "cf/functions/f/versions")
+    assert len(doc["versions"]) == 3, "no faasctl refusal deployed anything"
 
 
 def test_concurrent_alias_updates_are_whole(faasd):
