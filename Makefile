@@ -28,23 +28,23 @@ CFLAGS_PKGS = $(shell pkg-config --cflags $(PKGS_D) libcurl)
 
 COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c \
 	common/errmap.c common/fnconfig.c common/config.c common/strategy.c
-STORE_SRC   = store/store.c store/alias.c store/deploy.c $(O)/schema_sql.c
+STORE_SRC   = store/store.c store/alias.c store/deploy.c store/records.c $(O)/schema_sql.c
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c \
 	gateway/rcache.c gateway/hot.c gateway/hotx.c gateway/hproxy.c gateway/deploy.c \
-	gateway/api_deploy.c
+	gateway/api_deploy.c gateway/records.c gateway/api_records.c
 SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c worker/sandbox/sb_listen.c
 WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)
 DAEMON_SRC  = daemon/main.c daemon/sdnotify.c daemon/privdrop.c
 CLI_SRC     = cli/faasctl.c cli/http.c cli/buf.c cli/pack.c cli/cmd_admin.c cli/cmd_fn.c \
-	cli/cmd_deploy.c
+	cli/cmd_deploy.c cli/cmd_logs.c
 
 FAASD_SRC = $(DAEMON_SRC) $(GATEWAY_SRC) $(WORKER_SRC) $(STORE_SRC) $(COMMON_SRC)
 CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c common/strategy.c
 
 UNIT_TESTS = test_util test_msg test_names test_fnconfig test_config test_sandbox \
-	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy test_strategy test_deploy_store
+	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy test_strategy test_deploy_store test_records
 UNIT_BINS  = $(addprefix $(O)/tests/,$(UNIT_TESTS))
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(patsubst $(O)/%,%,$(1)))

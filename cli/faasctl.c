@@ -35,6 +35,8 @@ usage(FILE *f)
 		"  invoke FN[:QUALIFIER] [--data @FILE|-|TEXT] [--method M] [--header K:V]...\n"
 		"  alias set FN ALIAS VERSION [--weight VERSION=PCT]... | list FN | delete FN ALIAS\n"
 		"  deployments FN | abort FN ID | rollback FN [ALIAS]\n"
+		"  logs FN [--follow] [--since WHEN]                    log lines of invocations\n"
+		"  invocations [FN] [--status S] [--limit N] | show ID  invocation records\n"
 		"\n"
 		"Every command takes --help.  --json prints machine-readable output.\n"
 		"FAASCTL_URL, FAASCTL_TOKEN and FAASCTL_TENANT override the saved login.\n"
@@ -191,6 +193,7 @@ static const struct {
 	{ "delete", cmd_delete, true }, { "invoke", cmd_invoke, true },
 	{ "alias", cmd_alias, true },   { "deployments", cmd_deployments, true },
 	{ "abort", cmd_abort, true },   { "rollback", cmd_rollback, true },
+	{ "logs", cmd_logs, true },     { "invocations", cmd_invocations, true },
 };
 
 int

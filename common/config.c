@@ -44,6 +44,10 @@ config_defaults(struct faasd_config *c)
 	c->init_timeout_ms = 10000;
 	(void)str_copy(c->runtime_dir, sizeof(c->runtime_dir), FAASD_RUNTIME_DIR);
 	c->log_level = LOG_INFO;
+	c->records = 1;
+	c->records_queue = 65536;
+	c->retention_days = 7;
+	c->report_log = 1;
 }
 
 struct u64_key {
@@ -72,6 +76,14 @@ static const struct u64_key u64_keys[] = {
 	U64K(sandbox_pool, 0, 64),
 	U64K(queue_wait_ms, 0, 900000),
 	U64K(init_timeout_ms, 100, 900000),
+	U64K(records_queue, 1, 1u << 22),
+	U64K(retention_days, 1, 3650),
+};
+
+/* Switches: on/off (also yes/no, true/false, 1/0). */
+static const struct u64_key bool_keys[] = {
+	U64K(records, 0, 1),
+	U64K(report_log, 0, 1),
 };
 
 int
@@ -88,6 +100,22 @@ config_set(struct faasd_config *c, const char *key, const char *value, char *dia
 			(void)str_printf(
 				diag, n, "%s: '%.64s' is not a whole number between %llu and %llu",
 				key, value, (unsigned long long)k->min, (unsigned long long)k->max);
+			return -EINVAL;
+		}
+		memcpy((char *)c + k->off, &v, sizeof(v));
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bool_keys); i++) {
+		const struct u64_key *k = &bool_keys[i];
+
+		if (strcmp(key, k->key) != 0)
+			continue;
+		if (str_oneof(value, "on", "yes", "true", "1", NULL))
+			v = 1;
+		else if (str_oneof(value, "off", "no", "false", "0", NULL))
+			v = 0;
+		else {
+			(void)str_printf(diag, n, "%s: '%.64s' is not on or off", key, value);
 			return -EINVAL;
 		}
 		memcpy((char *)c + k->off, &v, sizeof(v));

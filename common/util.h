@@ -104,6 +104,7 @@ int read_file_bounded(const char *path, size_t max, char **out, size_t *len);
 /* Monotonic and wall clock in microseconds / milliseconds. */
 uint64_t now_mono_us(void);
 uint64_t now_wall_ms(void);
+uint64_t now_wall_us(void);
 
 /* Lowercase hex encoding of n bytes into out (2n+1 bytes). */
 void hex_encode(const uint8_t *in, size_t n, char *out);

@@ -607,6 +607,10 @@ api_dispatch(struct req *q, const char *method)
 	case ROUTE_DEPLOYMENT:
 	case ROUTE_DEPLOYMENT_ABORT:
 		return api_deployments(q, method);
+	case ROUTE_INVOCATIONS:
+	case ROUTE_INVOCATION:
+	case ROUTE_LOGS:
+		return api_records(q, method);
 	default:
 		return gw_errno(q, -ENOENT, "no such endpoint");
 	}

@@ -654,6 +654,11 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 			log_err("cannot start the API threads");
 			return 1;
 		}
+	r = records_start(g);
+	if (r < 0) {
+		log_err("cannot start the invocation record writer: %s", strerror(-r));
+		return 1;
+	}
 	r = deploy_start(g);
 	if (r < 0) {
 		log_err("cannot start the deployment engine: %s", strerror(-r));
@@ -701,6 +706,7 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 	if (atomic_load(&g->inflight))
 		log_warn("drain timeout: %u requests still in flight", atomic_load(&g->inflight));
 	deploy_flush(g);
+	records_flush(g);
 	/* The loops still run MHD (keep-alive connections may still send
 	 * API requests), so the store stays open: the process ends with
 	 * them, and SQLite's journal keeps every committed change.  What was

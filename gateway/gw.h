@@ -50,6 +50,9 @@ enum route_kind {
 	ROUTE_DEPLOYMENTS,      /* …/functions/{f}/deployments */
 	ROUTE_DEPLOYMENT,       /* …/deployments/{id} */
 	ROUTE_DEPLOYMENT_ABORT, /* …/deployments/{id}/abort */
+	ROUTE_INVOCATIONS,      /* /v1/tenants/{t}/invocations */
+	ROUTE_INVOCATION,       /* /v1/tenants/{t}/invocations/{id} */
+	ROUTE_LOGS,             /* …/functions/{f}/logs */
 	ROUTE_INVOKE,           /* /fn/{t}/{f}[:{q}][/{path}] */
 	ROUTE_NOT_YET,          /* part of SPEC §5 that this build does not serve */
 };
@@ -291,6 +294,7 @@ struct gw {
 	struct hot hot;
 	struct gw_work work;
 	struct deployer *deploy; /* deploy.c */
+	struct records *records; /* records.c; NULL when records are off */
 };
 
 /* A hot invocation's exchange with its instance (hot.c). */
@@ -355,9 +359,15 @@ struct req {
 	struct msg_invoke_done done;
 	int out_fd, err_fd;
 	uint64_t started_us;
-	struct req *next; /* pending list */
-	uint32_t uid;     /* host uid of the tenant */
-	bool net_host;    /* network "host", allowed for the tenant */
+	int64_t started_wall_us; /* Unix time, for its record */
+	int64_t tenant_id;
+	uint64_t resp_bytes;  /* body bytes answered, for the record */
+	const char *err_code; /* a failed invocation's error, for the record */
+	const char *err_msg;
+	const char *err_details; /* a runtime's error JSON, kept in its stderr log */
+	struct req *next;        /* pending list */
+	uint32_t uid;            /* host uid of the tenant */
+	bool net_host;           /* network "host", allowed for the tenant */
 	const char *method;
 	void *scratch; /* per-call helper state */
 	struct hx hx;
@@ -392,6 +402,8 @@ int api_load_tenant(struct req *q, struct store_tenant *t, enum MHD_Result *ret)
 /* api_deploy.c: …/aliases/{a}[/rollback] and …/deployments[/{id}[/abort]]. */
 enum MHD_Result api_alias(struct req *q, const char *method);
 enum MHD_Result api_deployments(struct req *q, const char *method);
+/* api_records.c: …/invocations[/{id}] and …/functions/{f}/logs. */
+enum MHD_Result api_records(struct req *q, const char *method);
 
 /* code.c (HTTP side) */
 enum MHD_Result code_begin(struct req *q, const char *method);
@@ -473,6 +485,23 @@ void deploy_observe(struct gw *g, const char *tenant, const char *fn, int64_t ve
 void deploy_kick(struct gw *g);
 json_t *deploy_live(struct gw *g, int64_t id);
 void deploy_flush(struct gw *g);
+
+/*
+ * records.c - the invocation record writer (a thread of its own).
+ * records_start: open its SQLite connection and start it (records off: a
+ * no-op, and records_submit frees what it gets).
+ * records_submit: queue r, taking its strings (malloc'd) and zeroing r;
+ * never blocks; a full queue drops the record and counts it.
+ * records_flush: write what is queued and stop (at shutdown).
+ * records_stats: the writer's counters, for /metrics.
+ */
+struct records_stats {
+	uint64_t written, dropped, failed, queued, capacity;
+};
+int records_start(struct gw *g);
+void records_submit(struct gw *g, struct store_record *r);
+void records_flush(struct gw *g);
+void records_stats(struct gw *g, struct records_stats *st);
 
 /* An epoll tag is a hot connection (a pointer) when above this. */
 #define HOT_TAG_MIN   65536u

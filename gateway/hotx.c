@@ -594,6 +594,9 @@ queue_answer(struct req *q, struct MHD_Response *resp, uint64_t dur)
 	enum MHD_Result r;
 
 	invoke_faas_headers(q, resp, x->cold, dur);
+	q->resp_bytes = x->streaming && x->resp.framing == HRESP_LENGTH
+				? (uint64_t)x->resp.content_length
+				: x->body_len;
 	invoke_report(q, x->resp.status, x->resp.status >= 500 ? "error" : "ok", dur, x->init_us,
 		      0);
 	r = MHD_queue_response(q->conn, x->resp.status, resp);

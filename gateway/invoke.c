@@ -87,6 +87,7 @@ invoke_begin(struct req *q, const char *method)
 			return gw_errno(q, -errno, "cannot buffer the request body");
 	}
 	q->uid = t.uid;
+	q->tenant_id = t.id;
 	q->net_host =
 		strcmp(json_string_value(json_object_get(q->sr.config, "network")), "host") == 0;
 	if (q->net_host && !t.allow_host_network)
@@ -254,6 +255,7 @@ invoke_dispatch(struct req *q, const char *method)
 		return gw_error(q, 503, "shutting_down", "faasd is shutting down; retry elsewhere");
 	q->method = method;
 	make_invocation_id(q->invocation_id);
+	q->started_wall_us = (int64_t)now_wall_us();
 	if (q->hx.on)
 		return hot_dispatch(q);
 	(void)str_printf(code_dir, sizeof(code_dir), "%s/code/%s/%s", g->cfg.state_dir,
@@ -394,17 +396,95 @@ status_word(const struct msg_invoke_done *d, unsigned http)
 	return "ok";
 }
 
+/* Up to max bytes of what fd holds (a memfd the worker filled), or NULL. */
+static char *
+read_log(int fd, size_t max, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+
+	*len = 0;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0)
+		return NULL;
+	buf = malloc(MIN((size_t)st.st_size, max));
+	if (!buf)
+		return NULL;
+	n = pread(fd, buf, MIN((size_t)st.st_size, max), 0);
+	if (n <= 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = (size_t)n;
+	return buf;
+}
+
+/* The record of q's invocation, to the writer (records.c). */
+static void
+record_submit(struct req *q, unsigned http, const char *status, uint64_t dur_us, uint64_t init_us,
+	      uint64_t peak_kb)
+{
+	struct gw *g = q->gw;
+	struct store_record r = { 0 };
+	size_t cap = g->cfg.max_log_bytes;
+
+	(void)str_copy(r.id, sizeof(r.id), q->invocation_id);
+	r.tenant_id = q->tenant_id;
+	(void)str_copy(r.function, sizeof(r.function), q->route.function);
+	r.version = q->sr.version;
+	if (!q->route.version)
+		(void)str_copy(r.alias, sizeof(r.alias),
+			       *q->route.qualifier ? q->route.qualifier : "live");
+	r.trigger = "http";
+	r.started_us = q->started_wall_us ? q->started_wall_us : (int64_t)now_wall_us();
+	r.duration_us = dur_us;
+	r.init_us = init_us;
+	r.billed_ms = (dur_us + 999) / 1000;
+	r.status = status;
+	r.http_status = http;
+	r.cold = !q->hx.on || q->hx.cold;
+	r.mem_peak_kb = peak_kb;
+	r.mem_limit_mb = (uint64_t)json_integer_value(json_object_get(q->sr.config, "memory_mb"));
+	r.request_bytes = q->received;
+	r.response_bytes = q->resp_bytes;
+	if (q->err_code) {
+		(void)str_copy(r.error_code, sizeof(r.error_code), q->err_code);
+		r.error_message = q->err_msg ? strdup(q->err_msg) : NULL;
+	}
+	if (!q->hx.on) {
+		r.err = read_log(q->err_fd, cap, &r.err_len);
+		r.log_truncated = (unsigned)(q->done.truncated & 2);
+	}
+	if (q->err_details && r.err_len < cap) {
+		/* A runtime's error (type, message, stack trace) is the last
+		 * thing in its stderr log, as Lambda's runtimes print it. */
+		size_t add = MIN(strlen(q->err_details) + 1, cap - r.err_len);
+		char *e = realloc(r.err, r.err_len + add);
+
+		if (e) {
+			memcpy(e + r.err_len, q->err_details, add - 1);
+			e[r.err_len + add - 1] = '\n';
+			r.err = e;
+			r.err_len += add;
+		}
+	}
+	records_submit(g, &r);
+}
+
 void
 invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us, uint64_t init_us,
 	      uint64_t peak_kb)
 {
-	log_info("REPORT id=%s fn=%s/%s v=%lld duration_ms=%.2f billed_ms=%llu init_ms=%.2f "
-		 "mem_peak_mb=%llu mem_mb=%lld status=%s http=%u",
-		 q->invocation_id, q->route.tenant, q->route.function, (long long)q->sr.version,
-		 (double)dur_us / 1000.0, (unsigned long long)((dur_us + 999) / 1000),
-		 (double)init_us / 1000.0, (unsigned long long)((peak_kb + 1023) / 1024),
-		 (long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")), status,
-		 http);
+	if (q->gw->cfg.report_log)
+		log_info("REPORT id=%s fn=%s/%s v=%lld duration_ms=%.2f billed_ms=%llu "
+			 "init_ms=%.2f mem_peak_mb=%llu mem_mb=%lld status=%s http=%u",
+			 q->invocation_id, q->route.tenant, q->route.function,
+			 (long long)q->sr.version, (double)dur_us / 1000.0,
+			 (unsigned long long)((dur_us + 999) / 1000), (double)init_us / 1000.0,
+			 (unsigned long long)((peak_kb + 1023) / 1024),
+			 (long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")),
+			 status, http);
+	record_submit(q, http, status, dur_us, init_us, peak_kb);
 	deploy_observe(q->gw, q->route.tenant, q->route.function, q->sr.version, http, status,
 		       dur_us);
 }
@@ -443,6 +523,10 @@ invoke_fail(struct req *q, unsigned status, const char *code, const char *msg, c
 	}
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
+	q->err_code = code;
+	q->err_msg = msg;
+	q->err_details = details;
+	q->resp_bytes = text ? strlen(text) : 0;
 	invoke_report(q, status,
 		      status == 429 ? "throttled"
 		      : q->hx.on    ? (status == 504                                 ? "timeout"
@@ -561,6 +645,7 @@ invoke_respond(struct req *q)
 	if (!cgi.has_content_type)
 		MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
 	invoke_faas_headers(q, resp, true, q->done.duration_us);
+	q->resp_bytes = (uint64_t)st.st_size - cgi.body_offset;
 	invoke_report(q, cgi.status, cgi.status >= 500 ? "error" : "ok", q->done.duration_us, 0,
 		      q->done.maxrss_kb);
 	r = MHD_queue_response(q->conn, cgi.status, resp);

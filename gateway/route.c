@@ -147,6 +147,22 @@ parse_fn(const char *path, struct route *r, char *diag, size_t n)
 	return 0;
 }
 
+/* 8-4-4-4-12 lowercase hex digits, as make_invocation_id writes them. */
+static bool
+is_invocation_id(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-'
+			 : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
 int
 route_parse(const char *path, struct route *r, char *diag, size_t n)
 {
@@ -203,7 +219,22 @@ route_parse(const char *path, struct route *r, char *diag, size_t n)
 		(void)str_copy(r->sub, sizeof(r->sub), s[4]);
 		return r->kind = ROUTE_CODE, 0;
 	}
-	if (strcmp(s[3], "invocations") == 0 || strcmp(s[3], "secrets") == 0)
+	if (strcmp(s[3], "invocations") == 0) {
+		if (ns == 4)
+			return r->kind = ROUTE_INVOCATIONS, 0;
+		if (ns != 5)
+			return -ENOENT;
+		if (!is_invocation_id(s[4])) {
+			(void)str_printf(diag, n,
+					 "'%.40s' is not an invocation id (a UUID, as in "
+					 "X-Faas-Invocation-Id)",
+					 s[4]);
+			return -EINVAL;
+		}
+		(void)str_copy(r->sub, sizeof(r->sub), s[4]);
+		return r->kind = ROUTE_INVOCATION, 0;
+	}
+	if (strcmp(s[3], "secrets") == 0)
 		return ns <= 5 ? (r->kind = ROUTE_NOT_YET, 0) : -ENOENT;
 	if (strcmp(s[3], "functions") != 0)
 		return -ENOENT;
@@ -263,6 +294,6 @@ route_parse(const char *path, struct route *r, char *diag, size_t n)
 		return r->kind = ns == 7 ? ROUTE_DEPLOYMENT : ROUTE_DEPLOYMENT_ABORT, 0;
 	}
 	if (strcmp(s[5], "logs") == 0 && ns == 6)
-		return r->kind = ROUTE_NOT_YET, 0;
+		return r->kind = ROUTE_LOGS, 0;
 	return -ENOENT;
 }

@@ -240,4 +240,63 @@ uint64_t store_queries(struct store *s);
 /* ISO 8601 UTC text of a Unix-ms time into buf (at least 32 bytes). */
 void store_time_format(int64_t ms, char *buf, size_t n);
 
+/*
+ * Invocation records (SPEC §7), store/records.c.  A record is written once,
+ * in batches, by the gateway's record writer on a connection of its own
+ * (store_open again: WAL lets readers go on meanwhile); readers are API
+ * calls.  Strings of a record are the caller's (borrowed for the call).
+ */
+struct store_record {
+	char id[40];
+	int64_t tenant_id;
+	char function[64];
+	int64_t version;
+	char alias[64];      /* "" when a version number routed it */
+	const char *trigger; /* "http", "async", "schedule" */
+	int64_t started_us;  /* Unix time */
+	uint64_t duration_us, init_us, billed_ms;
+	const char *status; /* "ok", "error", "timeout", "oom", "throttled" */
+	unsigned http_status;
+	bool cold;
+	uint64_t mem_peak_kb, mem_limit_mb, request_bytes, response_bytes;
+	char error_code[40]; /* "" when it succeeded */
+	char *error_message; /* NULL when none */
+	char *out, *err;     /* handler stdout / stderr (NULL: none) */
+	size_t out_len, err_len;
+	unsigned log_truncated; /* bit 0: stdout hit its cap, bit 1: stderr */
+	int64_t seq;            /* filled by store_records_insert */
+};
+
+/* Insert n records in one transaction, filling their seq.  A record whose
+ * id exists is skipped (seq 0).  0 or -errno (then none is written). */
+int store_records_insert(struct store *s, struct store_record *recs, size_t n);
+
+struct store_record_filter {
+	const char *function;       /* NULL: any */
+	int64_t version;            /* 0: any */
+	const char *status;         /* NULL: any */
+	int cold;                   /* -1 any, 0 warm, 1 cold */
+	int64_t since_us, until_us; /* 0: unbounded; started_us in [since, until) */
+	int64_t before_seq;         /* cursor: only records older than it; 0 none */
+	unsigned limit;             /* 1..1000 */
+};
+
+/* Records of a tenant, newest first, without logs: {"invocations": [...],
+ * "next_cursor": seq to pass as before_seq for the next page, or null}. */
+int store_records_list(struct store *s, int64_t tenant_id, const char *tenant,
+		       const struct store_record_filter *f, json_t **out);
+/* One record with its logs ({"logs": {"stdout", "stderr", "truncated"}}),
+ * or -ENOENT (also when it belongs to another tenant). */
+int store_record_get(struct store *s, int64_t tenant_id, const char *tenant, const char *id,
+		     json_t **out);
+/* Log lines of function fn of records with seq > after_seq and started at or
+ * after since_us, oldest first, at most limit records' worth:
+ * {"lines": [{"seq", "invocation_id", "version", "time", "stream",
+ * "text"}], "cursor": last seq seen (after_seq when none)}. */
+int store_records_logs(struct store *s, int64_t tenant_id, const char *fn, int64_t after_seq,
+		       int64_t since_us, unsigned limit, json_t **out);
+/* Delete at most batch records started before before_us.  Returns how
+ * many were deleted, or -errno. */
+int store_records_prune(struct store *s, int64_t before_us, unsigned batch);
+
 #endif

@@ -37,6 +37,8 @@
 #include "util.h"
 #include "worker.h"
 
+#define LOG_SLACK (1u << 20) /* see invoke(): stderr beyond its cap, then cut */
+
 #define TAG_DATA 1u
 #define TAG_CTL  2u
 #define TAG_SIG  3u
@@ -268,7 +270,10 @@ start_invocation(struct wk *w, struct msg_in *in)
 		return;
 	}
 	out_fd = sb_output_open("faas-stdout", iv.max_output);
-	err_fd = sb_output_open("faas-stderr", iv.max_log);
+	/* stderr room past its cap: a write that crosses the cap still lands
+	 * (a sealed memfd refuses a whole write that would grow it), so the
+	 * record keeps the first max_log bytes and knows they were cut. */
+	err_fd = sb_output_open("faas-stderr", iv.max_log + LOG_SLACK);
 	it = calloc(1, sizeof(*it));
 	if (out_fd < 0 || err_fd < 0 || !it) {
 		r = out_fd < 0 ? -out_fd : err_fd < 0 ? -err_fd : ENOMEM;

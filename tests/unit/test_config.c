@@ -82,5 +82,16 @@ main(void)
 	config_defaults(&c);
 	is_int(config_load(&c, "/nonexistent/faasd.conf", diag, sizeof(diag)), -ENOENT,
 	       "missing file");
+	config_defaults(&c);
+	ok(c.records == 1 && c.report_log == 1 && c.retention_days == 7 && c.records_queue == 65536,
+	   "record defaults: on, REPORT lines on, 7 days, 65536 queued");
+	is_int(config_set(&c, "records", "off", diag, sizeof(diag)), 0, "records = off");
+	is_int(c.records, 0, "…turns recording off");
+	is_int(config_set(&c, "report_log", "maybe", diag, sizeof(diag)), -EINVAL,
+	       "report_log = maybe refused");
+	ok(strstr(diag, "report_log") && strstr(diag, "on or off"), "…naming the key: %s", diag);
+	is_int(config_set(&c, "retention_days", "0", diag, sizeof(diag)), -EINVAL,
+	       "retention_days = 0 refused");
+	is_int(c.retention_days, 7, "…and the old value kept");
 	return done();
 }

@@ -94,9 +94,22 @@ main(void)
 	is_int(route_parse("/v1/tenants/acme/functions/f/aliases/Live", &r, diag, sizeof(diag)),
 	       -EINVAL, "an invalid alias name");
 	ok(strstr(diag, "alias") != NULL, "named: %s", diag);
-	is_int(route_parse("/v1/tenants/acme/functions/f/logs", &r, diag, sizeof(diag)), 0,
-	       "logs are known");
-	is_int(r.kind, ROUTE_NOT_YET, "but not served yet");
+	is_int(route_parse("/v1/tenants/acme/functions/f/logs", &r, diag, sizeof(diag)), 0, "logs");
+	is_int(r.kind, ROUTE_LOGS, "…are the function's logs");
+	is_int(route_parse("/v1/tenants/acme/invocations", &r, diag, sizeof(diag)), 0,
+	       "invocations");
+	is_int(r.kind, ROUTE_INVOCATIONS, "…the listing");
+	is_int(route_parse("/v1/tenants/acme/invocations/0b0f6c2e-1d2a-4c3b-8e9f-0123456789ab", &r,
+			   diag, sizeof(diag)),
+	       0, "one invocation");
+	is_int(r.kind, ROUTE_INVOCATION, "…by id");
+	is_str(r.sub, "0b0f6c2e-1d2a-4c3b-8e9f-0123456789ab", "…kept in sub");
+	is_int(route_parse("/v1/tenants/acme/invocations/not-an-id", &r, diag, sizeof(diag)),
+	       -EINVAL, "a bad invocation id");
+	ok(strstr(diag, "not-an-id") != NULL, "…is named: %s", diag);
+	is_int(route_parse("/v1/tenants/acme/invocations/0b0f6c2e-1d2a-4c3b-8e9f-0123456789ab/x",
+			   &r, diag, sizeof(diag)),
+	       -ENOENT, "nothing below an invocation");
 	is_int(route_parse("relative", &r, diag, sizeof(diag)), -ENOENT, "relative path");
 	return done();
 }

@@ -1,0 +1,285 @@
+/*
+ * api_records.c - invocation records and logs over HTTP (SPEC §5, §7):
+ * GET /v1/tenants/{t}/invocations, …/invocations/{id} and
+ * …/functions/{f}/logs.  Runs on the API threads (it reads SQLite).
+ *
+ * Query parameters are checked before anything is read: an unknown one or
+ * a bad value gets 400 naming it.  Times are a duration back from now
+ * ("90s", "10m", "2h", "7d"), an ISO 8601 UTC time
+ * ("2026-12-03T08:00:00Z", fraction allowed) or Unix seconds; logs also
+ * take "seq:N" to resume after the line cursor N a previous answer gave.
+ * Reading records needs a deploy (or stronger) key of the tenant.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fnconfig.h"
+#include "gw.h"
+#include "names.h"
+#include "util.h"
+
+#define LIST_DEFAULT 50
+#define LIST_MAX     1000
+#define LOGS_DEFAULT 100
+
+struct qcheck {
+	const char *const *allowed;
+	char bad[64];
+};
+
+static enum MHD_Result
+check_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct qcheck *c = cls;
+
+	(void)kind;
+	(void)value;
+	for (const char *const *a = c->allowed; *a; a++)
+		if (strcmp(key, *a) == 0)
+			return MHD_YES;
+	(void)str_copy(c->bad, sizeof(c->bad), key);
+	return MHD_NO;
+}
+
+/* 0, or a 400 naming the first parameter not in allowed was queued (-1). */
+static int
+only_args(struct req *q, const char *const *allowed, const char *list, enum MHD_Result *ret)
+{
+	struct qcheck c = { .allowed = allowed };
+
+	MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, check_arg, &c);
+	if (!c.bad[0])
+		return 0;
+	*ret = gw_error(q, 400, "invalid_query", "unknown query parameter '%.60s' (this takes: %s)",
+			c.bad, list);
+	return -1;
+}
+
+static const char *
+arg(struct req *q, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name);
+
+	return v && *v ? v : NULL;
+}
+
+/*
+ * parse_time - text as a Unix time in µs (see the top of the file).
+ * 0 or -EINVAL.
+ */
+static int
+parse_time(const char *s, int64_t *out)
+{
+	size_t n = strlen(s);
+	uint64_t v;
+
+	if (n >= 2 && strchr("smhd", s[n - 1]) && s[0] >= '0' && s[0] <= '9') {
+		char num[24];
+		uint64_t unit = s[n - 1] == 's'   ? 1
+				: s[n - 1] == 'm' ? 60
+				: s[n - 1] == 'h' ? 3600
+						  : 86400;
+
+		if (n - 1 >= sizeof(num))
+			return -EINVAL;
+		memcpy(num, s, n - 1);
+		num[n - 1] = 0;
+		if (parse_u64(num, 0, 3650ull * 86400 / unit, &v) < 0)
+			return -EINVAL;
+		*out = (int64_t)now_wall_us() - (int64_t)(v * unit * 1000000ull);
+		return 0;
+	}
+	if (parse_u64(s, 0, 253402300799ull, &v) == 0) {
+		*out = (int64_t)(v * 1000000ull);
+		return 0;
+	}
+	{
+		struct tm tm = { 0 };
+		const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+		int64_t frac = 0, scale = 1000000;
+		time_t t;
+
+		if (!p)
+			return -EINVAL;
+		if (*p == '.') {
+			p++;
+			if (*p < '0' || *p > '9')
+				return -EINVAL;
+			for (; *p >= '0' && *p <= '9'; p++)
+				if (scale > 1) {
+					scale /= 10;
+					frac += (*p - '0') * scale;
+				}
+		}
+		if (strcmp(p, "Z") != 0)
+			return -EINVAL;
+		t = timegm(&tm);
+		if (t < 0)
+			return -EINVAL;
+		*out = (int64_t)t * 1000000 + frac;
+		return 0;
+	}
+}
+
+static int
+time_arg(struct req *q, const char *name, int64_t *out, enum MHD_Result *ret)
+{
+	const char *v = arg(q, name);
+
+	*out = 0;
+	if (!v || parse_time(v, out) == 0)
+		return 0;
+	*ret = gw_error(q, 400, "invalid_query",
+			"%s: '%.60s' is not a time: use a duration back from now (90s, 10m, 2h, "
+			"7d), an ISO 8601 UTC time (2026-12-03T08:00:00Z) or Unix seconds",
+			name, v);
+	return -1;
+}
+
+static int
+limit_arg(struct req *q, unsigned def, unsigned *out, enum MHD_Result *ret)
+{
+	const char *v = arg(q, "limit");
+	uint64_t n = def;
+
+	if (v && parse_u64(v, 1, LIST_MAX, &n) < 0) {
+		*ret = gw_error(q, 400, "invalid_query",
+				"limit: '%.60s' is not a number from 1 to %u", v, LIST_MAX);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+static enum MHD_Result
+list(struct req *q, const struct store_tenant *t)
+{
+	static const char *const allowed[] = {
+		"function", "version", "status", "cold", "since", "until", "cursor", "limit", NULL,
+	};
+	struct store_record_filter f = { .cold = -1 };
+	enum MHD_Result ret;
+	const char *v;
+	json_t *out;
+	uint64_t n;
+	int r;
+
+	if (only_args(q, allowed, "function, version, status, cold, since, until, cursor, limit",
+		      &ret) < 0 ||
+	    time_arg(q, "since", &f.since_us, &ret) < 0 ||
+	    time_arg(q, "until", &f.until_us, &ret) < 0 ||
+	    limit_arg(q, LIST_DEFAULT, &f.limit, &ret) < 0)
+		return ret;
+	if ((v = arg(q, "function")) && !name_valid(v))
+		return gw_error(q, 400, "invalid_query", "function: '%.60s' is not a function name",
+				v);
+	f.function = v;
+	if ((v = arg(q, "version"))) {
+		if (parse_u64(v, 1, INT64_MAX, &n) < 0)
+			return gw_error(q, 400, "invalid_query",
+					"version: '%.60s' is not a version number", v);
+		f.version = (int64_t)n;
+	}
+	if ((v = arg(q, "status"))) {
+		if (!str_oneof(v, "ok", "error", "timeout", "oom", "throttled", NULL))
+			return gw_error(q, 400, "invalid_query",
+					"status: '%.60s' is not one of ok, error, timeout, oom, "
+					"throttled",
+					v);
+		f.status = v;
+	}
+	if ((v = arg(q, "cold"))) {
+		if (str_oneof(v, "1", "true", NULL))
+			f.cold = 1;
+		else if (str_oneof(v, "0", "false", NULL))
+			f.cold = 0;
+		else
+			return gw_error(q, 400, "invalid_query", "cold: '%.60s' is not 1 or 0", v);
+	}
+	if ((v = arg(q, "cursor"))) {
+		if (parse_u64(v, 1, INT64_MAX, &n) < 0)
+			return gw_error(q, 400, "invalid_query",
+					"cursor: '%.60s' is not a cursor (the next_cursor of the "
+					"previous page)",
+					v);
+		f.before_seq = (int64_t)n;
+	}
+	if (f.until_us && f.since_us >= f.until_us)
+		return gw_error(q, 400, "invalid_query", "since must be before until");
+	r = store_records_list(q->gw->store, t->id, t->name, &f, &out);
+	return r < 0 ? gw_errno(q, r, "cannot list invocations") : gw_json(q, 200, out);
+}
+
+static enum MHD_Result
+logs(struct req *q, const struct store_tenant *t)
+{
+	static const char *const allowed[] = { "since", "limit", "follow", NULL };
+	enum MHD_Result ret;
+	const char *since = arg(q, "since"), *follow = arg(q, "follow");
+	int64_t after = 0, since_us = 0;
+	unsigned limit;
+	json_t *fn, *out;
+	uint64_t n;
+	int r;
+
+	if (only_args(q, allowed, "since, limit, follow", &ret) < 0 ||
+	    limit_arg(q, LOGS_DEFAULT, &limit, &ret) < 0)
+		return ret;
+	if (since && str_startswith(since, "seq:")) {
+		if (parse_u64(since + 4, 0, INT64_MAX, &n) < 0)
+			return gw_error(q, 400, "invalid_query",
+					"since: '%.60s' is not a line cursor (seq:N)", since);
+		after = (int64_t)n;
+	} else if (time_arg(q, "since", &since_us, &ret) < 0)
+		return ret;
+	if (follow && !str_oneof(follow, "0", "1", NULL))
+		return gw_error(q, 400, "invalid_query", "follow: '%.60s' is not 1 or 0", follow);
+	if (follow && strcmp(follow, "1") == 0)
+		return gw_error(q, 501, "not_implemented",
+				"follow=1 is not served by this faasd build yet; poll with "
+				"since=seq:CURSOR instead");
+	r = store_fn_get(q->gw->store, t->id, q->route.function, &fn);
+	if (r == -ENOENT)
+		return gw_error(q, 404, "function_not_found", "no function '%s' in tenant '%s'",
+				q->route.function, t->name);
+	if (r < 0)
+		return gw_errno(q, r, "cannot read the function");
+	json_decref(fn);
+	r = store_records_logs(q->gw->store, t->id, q->route.function, after, since_us, limit,
+			       &out);
+	return r < 0 ? gw_errno(q, r, "cannot read logs") : gw_json(q, 200, out);
+}
+
+enum MHD_Result
+api_records(struct req *q, const char *method)
+{
+	struct store_tenant t;
+	enum MHD_Result ret;
+	json_t *out;
+	int r;
+
+	if (strcmp(method, "GET") != 0)
+		return api_method_not_allowed(q, method, "GET");
+	if (api_authorize(q, q->route.tenant, SCOPE_DEPLOY, &ret) < 0 ||
+	    api_load_tenant(q, &t, &ret) < 0)
+		return ret;
+	switch (q->route.kind) {
+	case ROUTE_INVOCATIONS:
+		return list(q, &t);
+	case ROUTE_LOGS:
+		return logs(q, &t);
+	default:
+		break;
+	}
+	if (only_args(q, (const char *const[]){ NULL }, "nothing", &ret) < 0)
+		return ret;
+	r = store_record_get(q->gw->store, t.id, t.name, q->route.sub, &out);
+	if (r == -ENOENT)
+		return gw_error(
+			q, 404, "invocation_not_found",
+			"no invocation '%s' in tenant '%s' (records are kept for %llu days)",
+			q->route.sub, t.name, (unsigned long long)q->gw->cfg.retention_days);
+	return r < 0 ? gw_errno(q, r, "cannot read the invocation") : gw_json(q, 200, out);
+}

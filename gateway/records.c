@@ -1,0 +1,237 @@
+/*
+ * records.c - the gateway's invocation record writer (SPEC §7).
+ *
+ * Event loops hand finished invocations to records_submit(), which only
+ * copies the record into a bounded ring under a short mutex: recording
+ * never waits for SQLite.  One writer thread, on a SQLite connection of its
+ * own, takes what the ring holds (up to RECORDS_BATCH at a time), writes it
+ * in one transaction and frees it; between batches it prunes records past
+ * retention_days, a small batch at a time, so pruning never holds writers
+ * up for long.
+ *
+ * INVARIANT: records_submit never blocks on anything but the ring's mutex;
+ * a full ring drops the record, counts it (records_dropped_total) and logs
+ * at most once a second.  Records queued at shutdown are written before
+ * the gateway exits (records_flush).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw.h"
+#include "log.h"
+#include "util.h"
+
+#define RECORDS_BATCH     1024
+#define PRUNE_BATCH       500
+#define PRUNE_INTERVAL_US (3600ull * 1000000ull)
+
+struct records {
+	struct gw *gw;
+	struct store *db; /* the writer's own connection */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct store_record *ring;
+	size_t cap, head, count;
+	bool flush; /* shutting down: write what is queued, then stop */
+	pthread_t thread;
+	_Atomic uint64_t dropped, written, failed;
+	_Atomic uint64_t last_drop_log_us;
+	uint64_t next_prune_us;
+};
+
+static void
+record_free(struct store_record *r)
+{
+	free(r->error_message);
+	free(r->out);
+	free(r->err);
+}
+
+static void
+prune(struct records *rs)
+{
+	int64_t before = (int64_t)(now_wall_ms() * 1000) -
+			 (int64_t)(rs->gw->cfg.retention_days * 86400ull * 1000000ull);
+	uint64_t total = 0;
+	int n;
+
+	do {
+		n = store_records_prune(rs->db, before, PRUNE_BATCH);
+		if (n > 0)
+			total += (uint64_t)n;
+		/* Records waiting meanwhile go first: a big backlog of old
+		 * ones never delays new ones by more than a batch. */
+		pthread_mutex_lock(&rs->lock);
+		bool waiting = rs->count > 0;
+		pthread_mutex_unlock(&rs->lock);
+		if (waiting)
+			break;
+	} while (n == PRUNE_BATCH);
+	if (n < 0)
+		log_warn("cannot prune invocation records: %s", store_errmsg(rs->db));
+	else if (total)
+		log_info("pruned %llu invocation records older than %llu days",
+			 (unsigned long long)total, (unsigned long long)rs->gw->cfg.retention_days);
+	/* Not done (new records came): go on after they are written. */
+	rs->next_prune_us = n == PRUNE_BATCH ? 0 : now_mono_us() + PRUNE_INTERVAL_US;
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct records *rs = arg;
+	struct store_record *batch = calloc(RECORDS_BATCH, sizeof(*batch));
+
+	if (!batch) {
+		log_err("record writer: out of memory; invocation records are not kept");
+		return NULL;
+	}
+	for (;;) {
+		size_t n = 0;
+		int r;
+
+		pthread_mutex_lock(&rs->lock);
+		while (rs->count == 0 && !rs->flush) {
+			struct timespec ts;
+			uint64_t now = now_mono_us();
+
+			if (now >= rs->next_prune_us)
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1; /* look at the prune clock now and then */
+			pthread_cond_timedwait(&rs->cond, &rs->lock, &ts);
+		}
+		if (rs->count == 0 && rs->flush) {
+			pthread_mutex_unlock(&rs->lock);
+			break;
+		}
+		while (n < RECORDS_BATCH && rs->count > 0) {
+			batch[n++] = rs->ring[rs->head];
+			rs->head = (rs->head + 1) % rs->cap;
+			rs->count--;
+		}
+		pthread_mutex_unlock(&rs->lock);
+
+		if (n) {
+			r = store_records_insert(rs->db, batch, n);
+			if (r < 0) {
+				atomic_fetch_add(&rs->failed, n);
+				log_err("cannot write %zu invocation records: %s", n,
+					store_errmsg(rs->db));
+			} else
+				atomic_fetch_add(&rs->written, n);
+			for (size_t i = 0; i < n; i++)
+				record_free(&batch[i]);
+		} else if (now_mono_us() >= rs->next_prune_us)
+			prune(rs);
+	}
+	free(batch);
+	return NULL;
+}
+
+int
+records_start(struct gw *g)
+{
+	char path[PATH_MAX], diag[512];
+	struct records *rs;
+	int r;
+
+	if (!g->cfg.records)
+		return 0;
+	rs = calloc(1, sizeof(*rs));
+	if (!rs)
+		return -ENOMEM;
+	rs->gw = g;
+	rs->cap = g->cfg.records_queue;
+	rs->ring = calloc(rs->cap, sizeof(*rs->ring));
+	if (!rs->ring) {
+		free(rs);
+		return -ENOMEM;
+	}
+	(void)str_printf(path, sizeof(path), "%s/db/faasd.db", g->cfg.state_dir);
+	r = store_open(path, &rs->db, diag, sizeof(diag));
+	if (r < 0) {
+		log_err("record writer: %s", diag);
+		free(rs->ring);
+		free(rs);
+		return r;
+	}
+	pthread_mutex_init(&rs->lock, NULL);
+	pthread_cond_init(&rs->cond, NULL);
+	if (pthread_create(&rs->thread, NULL, writer_main, rs) != 0) {
+		store_close(rs->db);
+		free(rs->ring);
+		free(rs);
+		return -EAGAIN;
+	}
+	g->records = rs;
+	return 0;
+}
+
+void
+records_submit(struct gw *g, struct store_record *r)
+{
+	struct records *rs = g->records;
+	bool full;
+
+	if (!rs) {
+		record_free(r);
+		return;
+	}
+	pthread_mutex_lock(&rs->lock);
+	full = rs->count == rs->cap || rs->flush;
+	if (!full) {
+		rs->ring[(rs->head + rs->count) % rs->cap] = *r;
+		rs->count++;
+		/* Wake the writer once per burst: it takes all there is. */
+		if (rs->count == 1)
+			pthread_cond_signal(&rs->cond);
+	}
+	pthread_mutex_unlock(&rs->lock);
+	if (full) {
+		uint64_t now = now_mono_us(), last = atomic_load(&rs->last_drop_log_us);
+		uint64_t n = atomic_fetch_add(&rs->dropped, 1) + 1;
+
+		if (now - last >= 1000000 &&
+		    atomic_compare_exchange_strong(&rs->last_drop_log_us, &last, now))
+			log_warn("invocation record queue full (%llu records): dropped %s, "
+				 "%llu dropped so far",
+				 (unsigned long long)rs->cap, r->id, (unsigned long long)n);
+		record_free(r);
+	}
+	memset(r, 0, sizeof(*r));
+}
+
+void
+records_flush(struct gw *g)
+{
+	struct records *rs = g->records;
+
+	if (!rs)
+		return;
+	pthread_mutex_lock(&rs->lock);
+	rs->flush = true;
+	pthread_cond_signal(&rs->cond);
+	pthread_mutex_unlock(&rs->lock);
+	pthread_join(rs->thread, NULL);
+}
+
+void
+records_stats(struct gw *g, struct records_stats *st)
+{
+	struct records *rs = g->records;
+
+	memset(st, 0, sizeof(*st));
+	if (!rs)
+		return;
+	st->written = atomic_load(&rs->written);
+	st->dropped = atomic_load(&rs->dropped);
+	st->failed = atomic_load(&rs->failed);
+	pthread_mutex_lock(&rs->lock);
+	st->queued = rs->count;
+	pthread_mutex_unlock(&rs->lock);
+	st->capacity = rs->cap;
+}

@@ -1,0 +1,364 @@
+/*
+ * records.c - invocation records and their logs (SPEC §7) in SQLite.
+ *
+ * The gateway's record writer inserts them in batches on its own
+ * connection; API calls read them on the main one (WAL: neither waits for
+ * the other beyond a commit).  Every query is scoped by tenant id: a record
+ * of another tenant does not exist for the caller.  Logs are bytes the
+ * handler wrote; they become JSON text with invalid UTF-8 replaced by
+ * U+FFFD, so no handler output can make a listing fail.  Never logs.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+#include "util.h"
+
+#define RECORD_COLS                                                                  \
+	"seq, id, function, version, alias, trigger, started_us, duration_us, "      \
+	"init_us, billed_ms, status, http_status, cold, mem_peak_kb, mem_limit_mb, " \
+	"request_bytes, response_bytes, error_code, error_message, log_truncated"
+#define RECORD_NCOLS 20
+
+int
+store_records_insert(struct store *s, struct store_record *recs, size_t n)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+	LOCKED(s);
+
+	r = sq_exec(s, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = sq_prep(s,
+		    "INSERT OR IGNORE INTO invocations (id, tenant_id, function, version, alias, "
+		    "trigger, started_us, duration_us, init_us, billed_ms, status, http_status, "
+		    "cold, mem_peak_kb, mem_limit_mb, request_bytes, response_bytes, error_code, "
+		    "error_message, log_truncated, stdout, stderr) VALUES "
+		    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		    &st);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		struct store_record *x = &recs[i];
+		int k = 1;
+
+		sqlite3_bind_text(st, k++, x->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, k++, x->tenant_id);
+		sqlite3_bind_text(st, k++, x->function, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, k++, x->version);
+		if (x->alias[0])
+			sqlite3_bind_text(st, k++, x->alias, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, k++);
+		sqlite3_bind_text(st, k++, x->trigger ? x->trigger : "http", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, k++, x->started_us);
+		sqlite3_bind_int64(st, k++, (sqlite3_int64)x->duration_us);
+		sqlite3_bind_int64(st, k++, (sqlite3_int64)x->init_us);
+		sqlite3_bind_int64(st, k++, (sqlite3_int64)x->billed_ms);
+		sqlite3_bind_text(st, k++, x->status, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, k++, (int)x->http_status);
+		sqlite3_bind_int(st, k++, x->cold);
+		sqlite3_bind_int64(st, k++, (sqlite3_int64)x->mem_peak_kb);
+		sqlite3_bind_int64(st, k++, (sqlite3_int64)x->mem_limit_mb);
+		sqlite3_bind_int64(st, k++, (sqlite3_int64)x->request_bytes);
+		sqlite3_bind_int64(st, k++, (sqlite3_int64)x->response_bytes);
+		if (x->error_code[0])
+			sqlite3_bind_text(st, k++, x->error_code, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, k++);
+		if (x->error_message)
+			sqlite3_bind_text(st, k++, x->error_message, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, k++);
+		sqlite3_bind_int(st, k++, (int)x->log_truncated);
+		if (x->out_len)
+			sqlite3_bind_blob(st, k++, x->out, (int)x->out_len, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, k++);
+		if (x->err_len)
+			sqlite3_bind_blob(st, k++, x->err, (int)x->err_len, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, k++);
+		r = sq_done(s, st);
+		x->seq = r >= 0 && sqlite3_changes(s->db) ? sqlite3_last_insert_rowid(s->db) : 0;
+		sqlite3_reset(st);
+	}
+	return sq_end(s, r, NULL);
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid.
+ * The same rules as jansson's: no overlong forms, no surrogates, nothing
+ * past U+10FFFF. */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0], len, min;
+	uint32_t v;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, v = c & 0x1f, min = 0x80;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, v = c & 0x0f, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, v = c & 0x07, min = 0x10000;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (unsigned i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (p[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* Handler bytes as a JSON string, invalid UTF-8 replaced by U+FFFD. */
+static json_t *
+lossy_string(const char *text, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	char *buf, *o;
+	json_t *j;
+
+	if (len > SIZE_MAX / 3)
+		return NULL;
+	buf = malloc(len * 3 + 1);
+	if (!buf)
+		return NULL;
+	o = buf;
+	for (size_t i = 0; i < len;) {
+		size_t k = utf8_seq(p + i, len - i);
+
+		if (k) {
+			memcpy(o, p + i, k);
+			o += k;
+			i += k;
+		} else {
+			static const char fffd[3] = { '\xef', '\xbf', '\xbd' };
+
+			memcpy(o, fffd, sizeof(fffd));
+			o += sizeof(fffd);
+			i++;
+		}
+	}
+	j = json_stringn(buf, (size_t)(o - buf));
+	free(buf);
+	return j;
+}
+
+static json_t *
+column_lossy(sqlite3_stmt *st, int i)
+{
+	const void *b = sqlite3_column_blob(st, i);
+
+	if (!b)
+		return json_string("");
+	return lossy_string(b, (size_t)sqlite3_column_bytes(st, i));
+}
+
+static json_t *
+record_json(sqlite3_stmt *st, const char *tenant)
+{
+	json_t *err = json_null();
+
+	if (sqlite3_column_type(st, 17) != SQLITE_NULL)
+		err = json_pack("{s:s, s:s}", "code", sq_text(st, 17), "message", sq_text(st, 18));
+	return json_pack(
+		"{s:s, s:s, s:s, s:I, s:o, s:s, s:o, s:I, s:f, s:f, s:I, s:s, s:i, s:b, s:I, s:I, "
+		"s:I, s:I, s:o, s:{s:b, s:b}, s:I}",
+		"id", sq_text(st, 1), "tenant", tenant, "function", sq_text(st, 2), "version",
+		(json_int_t)sqlite3_column_int64(st, 3), "alias",
+		sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null()
+							  : json_string(sq_text(st, 4)),
+		"trigger", sq_text(st, 5), "started_at",
+		sq_time(sqlite3_column_int64(st, 6) / 1000), "started_us",
+		(json_int_t)sqlite3_column_int64(st, 6), "duration_ms",
+		(double)sqlite3_column_int64(st, 7) / 1000.0, "init_ms",
+		(double)sqlite3_column_int64(st, 8) / 1000.0, "billed_ms",
+		(json_int_t)sqlite3_column_int64(st, 9), "status", sq_text(st, 10), "http_status",
+		sqlite3_column_int(st, 11), "cold", sqlite3_column_int(st, 12) != 0, "mem_peak_kb",
+		(json_int_t)sqlite3_column_int64(st, 13), "mem_limit_mb",
+		(json_int_t)sqlite3_column_int64(st, 14), "request_bytes",
+		(json_int_t)sqlite3_column_int64(st, 15), "response_bytes",
+		(json_int_t)sqlite3_column_int64(st, 16), "error", err, "truncated", "stdout",
+		(sqlite3_column_int(st, 19) & 1) != 0, "stderr",
+		(sqlite3_column_int(st, 19) & 2) != 0, "seq",
+		(json_int_t)sqlite3_column_int64(st, 0));
+}
+
+int
+store_records_list(struct store *s, int64_t tenant_id, const char *tenant,
+		   const struct store_record_filter *f, json_t **out)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	json_t *arr, *last = NULL;
+	unsigned limit = f->limit ? f->limit : 50, n = 0;
+	int r, rc, k = 1;
+	LOCKED(s);
+
+	r = sq_prep(s,
+		    "SELECT " RECORD_COLS " FROM invocations WHERE tenant_id = ?1 "
+		    "AND (?2 IS NULL OR function = ?2) AND (?3 = 0 OR version = ?3) "
+		    "AND (?4 IS NULL OR status = ?4) AND (?5 < 0 OR cold = ?5) "
+		    "AND started_us >= ?6 AND (?7 = 0 OR started_us < ?7) "
+		    "AND (?8 = 0 OR seq < ?8) ORDER BY seq DESC LIMIT ?9",
+		    &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, k++, tenant_id);
+	sqlite3_bind_text(st, k++, f->function, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, k++, f->version);
+	sqlite3_bind_text(st, k++, f->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, k++, f->cold);
+	sqlite3_bind_int64(st, k++, f->since_us);
+	sqlite3_bind_int64(st, k++, f->until_us);
+	sqlite3_bind_int64(st, k++, f->before_seq);
+	sqlite3_bind_int(st, k++, (int)limit + 1); /* one more: is there a next page? */
+	arr = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *j;
+
+		if (++n > limit)
+			break;
+		j = record_json(st, tenant);
+		if (!j || json_array_append_new(arr, j) < 0) {
+			json_decref(arr);
+			return -ENOMEM;
+		}
+		last = j;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		json_decref(arr);
+		return sq_err(s, rc);
+	}
+	*out = json_pack("{s:o, s:o}", "invocations", arr, "next_cursor",
+			 n > limit && last ? json_copy(json_object_get(last, "seq")) : json_null());
+	return *out ? 0 : -ENOMEM;
+}
+
+int
+store_record_get(struct store *s, int64_t tenant_id, const char *tenant, const char *id,
+		 json_t **out)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	json_t *j;
+	int r, rc;
+	LOCKED(s);
+
+	r = sq_prep(s,
+		    "SELECT " RECORD_COLS ", stdout, stderr FROM invocations "
+		    "WHERE tenant_id = ? AND id = ?",
+		    &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return sq_err(s, rc);
+	j = record_json(st, tenant);
+	if (!j)
+		return -ENOMEM;
+	json_object_set_new(j, "logs",
+			    json_pack("{s:o, s:o}", "stdout", column_lossy(st, RECORD_NCOLS),
+				      "stderr", column_lossy(st, RECORD_NCOLS + 1)));
+	*out = j;
+	return 0;
+}
+
+/* Append one record's log text, a line per element, to lines. */
+static int
+add_lines(json_t *lines, int64_t seq, const char *id, int64_t version, int64_t started_us,
+	  const char *stream, const char *text, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		json_t *l = json_pack("{s:I, s:s, s:I, s:o, s:s, s:o}", "seq", (json_int_t)seq,
+				      "invocation_id", id, "version", (json_int_t)version, "time",
+				      sq_time(started_us / 1000), "stream", stream, "text",
+				      lossy_string(text + i, end - i));
+
+		if (!l || json_array_append_new(lines, l) < 0)
+			return -ENOMEM;
+		i = end + 1;
+	}
+	return 0;
+}
+
+int
+store_records_logs(struct store *s, int64_t tenant_id, const char *fn, int64_t after_seq,
+		   int64_t since_us, unsigned limit, json_t **out)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	json_t *lines;
+	int64_t cursor = after_seq;
+	int r, rc;
+	LOCKED(s);
+
+	r = sq_prep(s,
+		    "SELECT seq, id, version, started_us, stdout, stderr FROM invocations "
+		    "WHERE tenant_id = ? AND function = ? AND seq > ? AND started_us >= ? "
+		    "AND (stdout IS NOT NULL OR stderr IS NOT NULL) ORDER BY seq LIMIT ?",
+		    &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, fn, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, after_seq);
+	sqlite3_bind_int64(st, 4, since_us);
+	sqlite3_bind_int(st, 5, (int)(limit ? limit : 100));
+	lines = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(st, 0), v = sqlite3_column_int64(st, 2),
+			t = sqlite3_column_int64(st, 3);
+		const char *id = sq_text(st, 1);
+
+		for (int c = 4; c <= 5; c++) {
+			const void *b = sqlite3_column_blob(st, c);
+
+			if (b && add_lines(lines, seq, id, v, t, c == 4 ? "stdout" : "stderr", b,
+					   (size_t)sqlite3_column_bytes(st, c)) < 0) {
+				json_decref(lines);
+				return -ENOMEM;
+			}
+		}
+		cursor = seq;
+	}
+	if (rc != SQLITE_DONE) {
+		json_decref(lines);
+		return sq_err(s, rc);
+	}
+	*out = json_pack("{s:o, s:I}", "lines", lines, "cursor", (json_int_t)cursor);
+	return *out ? 0 : -ENOMEM;
+}
+
+int
+store_records_prune(struct store *s, int64_t before_us, unsigned batch)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+	LOCKED(s);
+
+	/* A bounded batch per call: each is a short transaction, so writers
+	 * between batches never wait long. */
+	r = sq_prep(s,
+		    "DELETE FROM invocations WHERE seq IN (SELECT seq FROM invocations "
+		    "WHERE started_us < ? ORDER BY started_us LIMIT ?)",
+		    &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, before_us);
+	sqlite3_bind_int(st, 2, (int)batch);
+	r = sq_done(s, st);
+	return r < 0 ? r : sqlite3_changes(s->db);
+}

@@ -1,0 +1,173 @@
+/* Unit tests of store/records.c on a real SQLite file: batch inserts from a
+ * second connection, tenant scoping, filters, cursor pages, logs as lines
+ * (invalid UTF-8 made safe), pruning, a deleted tenant's records. */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "tap.h"
+
+static void
+fill(struct store_record *r, int i, int64_t tid, const char *fn, const char *status)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "rec-%d", i);
+	r->tenant_id = tid;
+	snprintf(r->function, sizeof(r->function), "%s", fn);
+	r->version = 1 + i % 2;
+	snprintf(r->alias, sizeof(r->alias), "live");
+	r->trigger = "http";
+	r->started_us = 1700000000000000LL + (int64_t)i * 1000000;
+	r->duration_us = 1500;
+	r->billed_ms = 2;
+	r->status = status;
+	r->http_status = strcmp(status, "ok") == 0 ? 200 : 502;
+	r->cold = i == 0;
+	r->mem_limit_mb = 128;
+}
+
+static unsigned
+count_list(struct store *s, int64_t tid, struct store_record_filter *f)
+{
+	json_t *out;
+	unsigned n;
+
+	if (store_records_list(s, tid, "t", f, &out) < 0)
+		return 9999;
+	n = (unsigned)json_array_size(json_object_get(out, "invocations"));
+	json_decref(out);
+	return n;
+}
+
+int
+main(void)
+{
+	char dir[] = "/tmp/faasd-rstore-XXXXXX", path[256], diag[512];
+	struct store *s, *w;
+	struct store_tenant t = { .max_functions = 5 }, t2 = { .max_functions = 5 };
+	struct store_record recs[30];
+	struct store_record_filter f = { .cold = -1, .limit = 100 };
+	json_t *out, *lines, *l;
+	int64_t cursor;
+	unsigned pages = 0, seen = 0;
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(path, sizeof(path), "%s/db", dir);
+	is_int(store_open(path, &s, diag, sizeof(diag)), 0, "open");
+	is_int(store_open(path, &w, diag, sizeof(diag)), 0, "a second connection for the writer");
+	snprintf(t.name, sizeof(t.name), "t");
+	snprintf(t2.name, sizeof(t2.name), "u");
+	is_int(store_tenant_create(s, &t, 100000, 1000), 0, "tenant t");
+	is_int(store_tenant_create(s, &t2, 100000, 1000), 0, "tenant u");
+
+	for (int i = 0; i < 30; i++)
+		fill(&recs[i], i, i < 25 ? t.id : t2.id, i % 3 ? "f" : "g",
+		     i % 5 == 4 ? "error" : "ok");
+	recs[3].err = "line one\nline \xff two\n";
+	recs[3].err_len = strlen(recs[3].err);
+	recs[3].out = "partial";
+	recs[3].out_len = 7;
+	recs[3].log_truncated = 2;
+	snprintf(recs[4].error_code, sizeof(recs[4].error_code), "function_error");
+	recs[4].error_message = "handler exited with status 1";
+	is_int(store_records_insert(w, recs, 30), 0, "30 records in one batch");
+	ok(recs[0].seq > 0 && recs[29].seq == recs[0].seq + 29, "seq filled in order");
+	is_int(store_records_insert(w, recs, 1), 0, "an id written twice is skipped");
+	is_int(recs[0].seq, 0, "…with seq 0");
+
+	is_int(count_list(s, t.id, &f), 25, "tenant t sees its 25");
+	is_int(count_list(s, t2.id, &f), 5, "tenant u sees its 5");
+	f.function = "g";
+	is_int(count_list(s, t.id, &f), 9, "function filter");
+	f.function = NULL;
+	f.status = "error";
+	is_int(count_list(s, t.id, &f), 5, "status filter");
+	f.status = NULL;
+	f.cold = 1;
+	is_int(count_list(s, t.id, &f), 1, "cold filter");
+	f.cold = -1;
+	f.version = 2;
+	is_int(count_list(s, t.id, &f), 12, "version filter");
+	f.version = 0;
+	f.since_us = recs[10].started_us;
+	f.until_us = recs[20].started_us;
+	is_int(count_list(s, t.id, &f), 10, "since/until: [since, until)");
+	f.since_us = f.until_us = 0;
+
+	/* pages of 7, newest first, each cursor continuing where it stopped */
+	f.limit = 7;
+	cursor = 0;
+	do {
+		json_t *arr, *first;
+
+		f.before_seq = cursor;
+		if (store_records_list(s, t.id, "t", &f, &out) < 0)
+			break;
+		arr = json_object_get(out, "invocations");
+		first = json_array_get(arr, 0);
+		if (cursor)
+			ok(json_integer_value(json_object_get(first, "seq")) < cursor,
+			   "page %u starts after the cursor", pages);
+		seen += (unsigned)json_array_size(arr);
+		cursor = json_integer_value(json_object_get(out, "next_cursor"));
+		pages++;
+		json_decref(out);
+	} while (cursor && pages < 10);
+	is_int(seen, 25, "pages cover every record once");
+	is_int(pages, 4, "25 records in pages of 7: 4 pages");
+
+	is_int(store_record_get(s, t.id, "t", "rec-3", &out), 0, "get with logs");
+	is_str(json_string_value(json_object_get(json_object_get(out, "logs"), "stdout")),
+	       "partial", "stdout kept");
+	is_str(json_string_value(json_object_get(json_object_get(out, "logs"), "stderr")),
+	       "line one\nline \xef\xbf\xbd two\n", "invalid UTF-8 replaced, not refused");
+	ok(json_is_true(json_object_get(json_object_get(out, "truncated"), "stderr")),
+	   "truncated flag");
+	json_decref(out);
+	is_int(store_record_get(s, t.id, "t", "rec-4", &out), 0, "get a failed one");
+	is_str(json_string_value(json_object_get(json_object_get(out, "error"), "code")),
+	       "function_error", "error code kept");
+	json_decref(out);
+	is_int(store_record_get(s, t2.id, "u", "rec-3", &out), -ENOENT,
+	       "another tenant's record does not exist");
+	is_int(store_record_get(s, t.id, "t", "nope", &out), -ENOENT, "unknown id");
+
+	is_int(store_records_logs(s, t.id, "g", 0, 0, 100, &out), 0, "logs of g");
+	lines = json_object_get(out, "lines");
+	is_int(json_array_size(lines), 3, "three lines: stdout's partial one and two of stderr");
+	l = json_array_get(lines, 1);
+	is_str(json_string_value(json_object_get(l, "text")), "line one", "a line without \\n");
+	is_str(json_string_value(json_object_get(l, "stream")), "stderr", "its stream");
+	cursor = json_integer_value(json_object_get(out, "cursor"));
+	json_decref(out);
+	is_int(store_records_logs(s, t.id, "g", cursor, 0, 100, &out), 0, "logs after the cursor");
+	is_int(json_array_size(json_object_get(out, "lines")), 0, "nothing new");
+	is_int(json_integer_value(json_object_get(out, "cursor")), cursor, "cursor stays");
+	json_decref(out);
+	is_int(store_records_logs(s, t2.id, "g", 0, 0, 100, &out), 0, "u asks for g's logs");
+	is_int(json_array_size(json_object_get(out, "lines")), 0, "…and sees none of t's");
+	json_decref(out);
+
+	is_int(store_records_prune(w, recs[10].started_us, 4), 4, "prune: a batch of 4");
+	is_int(store_records_prune(w, recs[10].started_us, 100), 6, "then the other 6");
+	is_int(store_records_prune(w, recs[10].started_us, 100), 0, "nothing older left");
+	f.before_seq = 0;
+	f.limit = 100;
+	is_int(count_list(s, t.id, &f), 15, "15 of t remain");
+
+	is_int(store_tenant_delete(s, t2.id), 0, "delete tenant u");
+	is_int(count_list(s, t2.id, &f), 0, "its records went with it");
+	is_int(count_list(s, t.id, &f), 15, "t's stay");
+
+	store_close(w);
+	store_close(s);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/db-wal", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/db-shm", dir);
+	unlink(path);
+	rmdir(dir);
+	return done();
+}
