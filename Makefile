@@ -32,7 +32,7 @@ STORE_SRC   = store/store.c store/alias.c store/deploy.c store/records.c $(O)/sc
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c \
 	gateway/rcache.c gateway/hot.c gateway/hotx.c gateway/hproxy.c gateway/deploy.c \
-	gateway/api_deploy.c gateway/records.c gateway/api_records.c
+	gateway/api_deploy.c gateway/records.c gateway/api_records.c gateway/metrics.c
 SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c worker/sandbox/sb_listen.c
 WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)
@@ -135,9 +135,13 @@ install: all
 	test -e $(DESTDIR)/etc/faasd/faasd.conf || \
 		install -D -m 0644 packaging/faasd.conf $(DESTDIR)/etc/faasd/faasd.conf
 
-bench: all
+$(O)/records_store: $(call obj,bench/records_store.c $(STORE_SRC) common/util.c)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS_D)
+
+bench: all $(O)/records_store
 	sh bench/run.sh $(O)
 	sh bench/hot.sh $(O)
+	sh bench/records.sh $(O)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -38,9 +38,9 @@
 #include "sb.h"
 #include "store.h"
 #include "util.h"
+#include "version.h"
 #include "worker/worker.h"
 
-#define FAASD_VERSION  "0.1.0"
 #define MAX_WORKERS    64
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000

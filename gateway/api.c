@@ -607,6 +607,26 @@ api_dispatch(struct req *q, const char *method)
 	case ROUTE_DEPLOYMENT:
 	case ROUTE_DEPLOYMENT_ABORT:
 		return api_deployments(q, method);
+	case ROUTE_METRICS: {
+		struct MHD_Response *resp;
+		char *text;
+		size_t len;
+
+		if (strcmp(method, "GET") != 0)
+			return api_method_not_allowed(q, method, "GET");
+		if (api_authorize(q, NULL, SCOPE_ADMIN, &ret) < 0)
+			return ret;
+		r = metrics_render(g, &text, &len);
+		if (r < 0)
+			return gw_errno(q, r, "cannot render metrics");
+		resp = MHD_create_response_from_buffer_with_free_callback(len, text, free);
+		if (!resp) {
+			free(text);
+			return MHD_NO;
+		}
+		MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4");
+		return gw_queue(q, 200, resp);
+	}
 	case ROUTE_INVOCATIONS:
 	case ROUTE_INVOCATION:
 	case ROUTE_LOGS:

@@ -55,8 +55,14 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct gw *g = cls;
 	struct req *q = *con_cls;
 
-	(void)conn;
 	(void)toe;
+	{
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+
+		if (ci && ci->http_status)
+			metrics_http(g, ci->http_status);
+	}
 	if (!q)
 		return;
 	if (q->body_fd >= 0)
@@ -654,6 +660,11 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 			log_err("cannot start the API threads");
 			return 1;
 		}
+	r = metrics_new(g);
+	if (r < 0) {
+		log_err("cannot make the metrics table: %s", strerror(-r));
+		return 1;
+	}
 	r = records_start(g);
 	if (r < 0) {
 		log_err("cannot start the invocation record writer: %s", strerror(-r));

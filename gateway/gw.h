@@ -53,6 +53,7 @@ enum route_kind {
 	ROUTE_INVOCATIONS,      /* /v1/tenants/{t}/invocations */
 	ROUTE_INVOCATION,       /* /v1/tenants/{t}/invocations/{id} */
 	ROUTE_LOGS,             /* …/functions/{f}/logs */
+	ROUTE_METRICS,          /* /metrics */
 	ROUTE_INVOKE,           /* /fn/{t}/{f}[:{q}][/{path}] */
 	ROUTE_NOT_YET,          /* part of SPEC §5 that this build does not serve */
 };
@@ -295,6 +296,7 @@ struct gw {
 	struct gw_work work;
 	struct deployer *deploy; /* deploy.c */
 	struct records *records; /* records.c; NULL when records are off */
+	struct metrics *metrics; /* metrics.c */
 };
 
 /* A hot invocation's exchange with its instance (hot.c). */
@@ -502,6 +504,19 @@ int records_start(struct gw *g);
 void records_submit(struct gw *g, struct store_record *r);
 void records_flush(struct gw *g);
 void records_stats(struct gw *g, struct records_stats *st);
+
+/*
+ * metrics.c - Prometheus figures.  metrics_new at start;
+ * metrics_invocation from invoke_report; metrics_http from the completed
+ * callback; metrics_render: the /metrics text (*out malloc'd), 0 or -errno.
+ * hot.c: hot_count - hot instances starting, idle and busy (takes g->lock).
+ */
+int metrics_new(struct gw *g);
+void metrics_invocation(struct gw *g, const char *tenant, const char *fn, int64_t version,
+			const char *status, uint64_t dur_us, bool cold);
+void metrics_http(struct gw *g, unsigned code);
+int metrics_render(struct gw *g, char **out, size_t *len);
+void hot_count(struct gw *g, unsigned *starting, unsigned *idle, unsigned *busy);
 
 /* An epoll tag is a hot connection (a pointer) when above this. */
 #define HOT_TAG_MIN   65536u

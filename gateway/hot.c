@@ -858,3 +858,20 @@ hot_reap(struct gw *g)
 		dead = n;
 	}
 }
+
+void
+hot_count(struct gw *g, unsigned *starting, unsigned *idle, unsigned *busy)
+{
+	pthread_mutex_lock(&g->lock);
+	for (unsigned b = 0; b < HOT_BUCKETS; b++)
+		for (struct hpool *p = g->hot.buckets[b]; p; p = p->next)
+			for (struct hinst *in = p->insts; in; in = in->next) {
+				if (in->state == HI_STARTING)
+					(*starting)++;
+				else if (in->state == HI_READY && in->busy)
+					(*busy)++;
+				else if (in->state == HI_READY)
+					(*idle)++;
+			}
+	pthread_mutex_unlock(&g->lock);
+}

@@ -485,6 +485,8 @@ invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us,
 			 (long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")),
 			 status, http);
 	record_submit(q, http, status, dur_us, init_us, peak_kb);
+	metrics_invocation(q->gw, q->route.tenant, q->route.function, q->sr.version, status, dur_us,
+			   !q->hx.on || q->hx.cold);
 	deploy_observe(q->gw, q->route.tenant, q->route.function, q->sr.version, http, status,
 		       dur_us);
 }

@@ -181,7 +181,9 @@ route_parse(const char *path, struct route *r, char *diag, size_t n)
 		return r->kind = ROUTE_HEALTHZ, 0;
 	if (ns == 1 && strcmp(s[0], "readyz") == 0)
 		return r->kind = ROUTE_READYZ, 0;
-	if (ns >= 1 && (strcmp(s[0], "metrics") == 0 || strcmp(s[0], "async") == 0))
+	if (ns == 1 && strcmp(s[0], "metrics") == 0)
+		return r->kind = ROUTE_METRICS, 0;
+	if (ns >= 1 && strcmp(s[0], "async") == 0)
 		return r->kind = ROUTE_NOT_YET, 0;
 	if (ns < 2 || strcmp(s[0], "v1") != 0)
 		return -ENOENT;

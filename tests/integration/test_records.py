@@ -297,3 +297,77 @@ def test_retention_prunes_old_records(fresh_faasd):
     assert sorted(r["id"] for r in doc["invocations"]) == sorted(ids[4:])
     assert "pruned 4 invocation records older than 2 days" in d.log_text()
     assert d.stop() == 0
+
+
+def metrics(d, tok=None):
+    s, h, body = d.call("GET", "/metrics", tok or d.admin)
+    assert s == 200 and h["content-type"].startswith("text/plain"), body
+    out = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def test_metrics(faasd):
+    tok = faasd.tenant("met")
+    faasd.deploy("met", tok, "ok", sh("printf ok\n"))
+    faasd.deploy("met", tok, "bad", sh("exit 1\n"))
+    for _ in range(3):
+        assert faasd.call("GET", "/fn/met/ok", tok)[0] == 200
+    assert faasd.call("GET", "/fn/met/bad", tok)[0] == 502
+    assert faasd.call("GET", "/fn/met/missing", tok)[0] == 404
+    m = metrics(faasd)
+    lab = 'tenant="met",function="ok",version="1"'
+    assert m['faasd_invocations_total{%s,status="ok"}' % lab] == 3
+    assert m['faasd_invocations_total{tenant="met",function="bad",version="1",status="error"}'] == 1
+    assert m['faasd_cold_starts_total{%s}' % lab] == 3
+    assert m['faasd_invocation_duration_seconds_count{%s}' % lab] == 3
+    assert m['faasd_invocation_duration_seconds_bucket{%s,le="+Inf"}' % lab] == 3
+    buckets = [v for k, v in m.items()
+               if k.startswith("faasd_invocation_duration_seconds_bucket{%s," % lab)]
+    assert buckets == sorted(buckets), "cumulative buckets"
+    assert m['faasd_http_requests_total{code="200"}'] >= 3
+    assert m['faasd_http_requests_total{code="404"}'] >= 1
+    assert m['faasd_http_requests_total{code="502"}'] >= 1
+    assert m["faasd_records_dropped_total"] == 0
+    assert m["process_open_fds"] > 0 and m["process_resident_memory_bytes"] > 1 << 20
+    assert any(k.startswith("faasd_build_info{version=") for k in m)
+    assert 'faasd_instances{state="idle"}' in m and 'faasd_instances{state="busy"}' in m
+    # only admin keys read it
+    s, doc = faasd.json("GET", "/metrics", tok)
+    assert s == 403, doc
+    s, doc = faasd.json("GET", "/metrics")
+    assert s == 401, doc
+    s, doc = faasd.json("POST", "/metrics", faasd.admin, {})
+    assert s == 405
+
+
+def test_tiny_queue_drops_and_counts_never_blocks(fresh_faasd):
+    import concurrent.futures
+    d = fresh_faasd("records_queue = 1\n").start()
+    tok = d.tenant("tiny")
+    with open(HOT_OK, "rb") as f:
+        d.deploy("tiny", tok, "ok", {"ok": (f.read(), 0o755)}, runtime="http", handler="ok",
+                 max_instances=4)
+
+    def one(_):
+        return d.call("GET", "/fn/tiny/ok", tok)[0]
+    with concurrent.futures.ThreadPoolExecutor(32) as ex:
+        codes = list(ex.map(one, range(2000)))
+    assert codes.count(200) == 2000, "no invocation waits for or fails on recording"
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        m = metrics(d)
+        if m["faasd_records_queued"] == 0 and \
+                m["faasd_records_written_total"] + m["faasd_records_dropped_total"] >= 2000:
+            break
+        time.sleep(0.1)
+    assert m["faasd_records_dropped_total"] > 0, m
+    assert m["faasd_records_written_total"] + m["faasd_records_dropped_total"] == 2000, m
+    s, doc = api(d, tok, "tiny/invocations?limit=1000")
+    written = len(doc["invocations"])
+    assert written == min(1000, m["faasd_records_written_total"])
+    assert "invocation record queue full (1 records)" in d.log_text()
+    assert d.stop() == 0
