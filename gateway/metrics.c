@@ -131,8 +131,7 @@ struct text {
 	bool err;
 };
 
-static void __attribute__((format(printf, 2, 3)))
-put(struct text *t, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) put(struct text *t, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -183,14 +182,13 @@ series_text(struct text *t, const struct mseries *s)
 	for (unsigned b = 0; b <= NBOUNDS; b++) {
 		cum += s->buckets[b];
 		if (b < NBOUNDS)
-			put(t, "faasd_invocation_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", labels,
-			    bounds[b], (unsigned long long)cum);
+			put(t, "faasd_invocation_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
+			    labels, bounds[b], (unsigned long long)cum);
 		else
 			put(t, "faasd_invocation_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
 			    labels, (unsigned long long)cum);
 	}
-	put(t, "faasd_invocation_duration_seconds_sum{%s} %.6f\n", labels,
-	    (double)s->sum_us / 1e6);
+	put(t, "faasd_invocation_duration_seconds_sum{%s} %.6f\n", labels, (double)s->sum_us / 1e6);
 	put(t, "faasd_invocation_duration_seconds_count{%s} %llu\n", labels,
 	    (unsigned long long)total);
 }
@@ -216,7 +214,8 @@ rss_bytes(void)
 	char buf[128];
 	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	ssize_t n;
-	unsigned long long size = 0, rss = 0;
+	char *end;
+	unsigned long long rss;
 
 	if (fd < 0)
 		return 0;
@@ -225,8 +224,9 @@ rss_bytes(void)
 	if (n <= 0)
 		return 0;
 	buf[n] = 0;
-	if (sscanf(buf, "%llu %llu", &size, &rss) != 2)
-		return 0;
+	/* statm: size resident shared …, in pages */
+	(void)strtoull(buf, &end, 10);
+	rss = strtoull(end, &end, 10);
 	return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
@@ -240,9 +240,10 @@ metrics_render(struct gw *g, char **out, size_t *len)
 
 	if (!m)
 		return -ENOENT;
-	put(&t, "# HELP faasd_build_info The faasd release serving.\n"
-		"# TYPE faasd_build_info gauge\n"
-		"faasd_build_info{version=\"%s\"} 1\n",
+	put(&t,
+	    "# HELP faasd_build_info The faasd release serving.\n"
+	    "# TYPE faasd_build_info gauge\n"
+	    "faasd_build_info{version=\"%s\"} 1\n",
 	    FAASD_VERSION);
 	put(&t, "# HELP faasd_invocations_total Invocations by outcome.\n"
 		"# TYPE faasd_invocations_total counter\n"
