@@ -26,7 +26,7 @@ LIBS_D   = $(shell pkg-config --libs $(PKGS_D)) -lpthread -lm
 LIBS_CLI = $(shell pkg-config --libs $(PKGS_CLI))
 CFLAGS_PKGS = $(shell pkg-config --cflags $(PKGS_D) libcurl)
 
-COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c \
+COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c common/timeparse.c \
 	common/errmap.c common/fnconfig.c common/config.c common/strategy.c
 STORE_SRC   = store/store.c store/alias.c store/deploy.c store/records.c $(O)/schema_sql.c
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
@@ -83,7 +83,7 @@ $(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)
 
 # Fuzz targets double as corpus-replay tests (fuzz/replay.c provides main).
-FUZZ_TARGETS = fuzz_msg fuzz_route fuzz_cgi fuzz_fnconfig fuzz_hresp fuzz_strategy
+FUZZ_TARGETS = fuzz_msg fuzz_route fuzz_cgi fuzz_fnconfig fuzz_hresp fuzz_strategy fuzz_time
 $(O)/fuzz/%: fuzz/%.c fuzz/replay.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< fuzz/replay.c $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)

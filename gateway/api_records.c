@@ -13,11 +13,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fnconfig.h"
 #include "gw.h"
 #include "names.h"
+#include "timeparse.h"
 #include "util.h"
 
 #define LIST_DEFAULT 50
@@ -65,71 +65,13 @@ arg(struct req *q, const char *name)
 	return v && *v ? v : NULL;
 }
 
-/*
- * parse_time - text as a Unix time in µs (see the top of the file).
- * 0 or -EINVAL.
- */
-static int
-parse_time(const char *s, int64_t *out)
-{
-	size_t n = strlen(s);
-	uint64_t v;
-
-	if (n >= 2 && strchr("smhd", s[n - 1]) && s[0] >= '0' && s[0] <= '9') {
-		char num[24];
-		uint64_t unit = s[n - 1] == 's'   ? 1
-				: s[n - 1] == 'm' ? 60
-				: s[n - 1] == 'h' ? 3600
-						  : 86400;
-
-		if (n - 1 >= sizeof(num))
-			return -EINVAL;
-		memcpy(num, s, n - 1);
-		num[n - 1] = 0;
-		if (parse_u64(num, 0, 3650ull * 86400 / unit, &v) < 0)
-			return -EINVAL;
-		*out = (int64_t)now_wall_us() - (int64_t)(v * unit * 1000000ull);
-		return 0;
-	}
-	if (parse_u64(s, 0, 253402300799ull, &v) == 0) {
-		*out = (int64_t)(v * 1000000ull);
-		return 0;
-	}
-	{
-		struct tm tm = { 0 };
-		const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-		int64_t frac = 0, scale = 1000000;
-		time_t t;
-
-		if (!p)
-			return -EINVAL;
-		if (*p == '.') {
-			p++;
-			if (*p < '0' || *p > '9')
-				return -EINVAL;
-			for (; *p >= '0' && *p <= '9'; p++)
-				if (scale > 1) {
-					scale /= 10;
-					frac += (*p - '0') * scale;
-				}
-		}
-		if (strcmp(p, "Z") != 0)
-			return -EINVAL;
-		t = timegm(&tm);
-		if (t < 0)
-			return -EINVAL;
-		*out = (int64_t)t * 1000000 + frac;
-		return 0;
-	}
-}
-
 static int
 time_arg(struct req *q, const char *name, int64_t *out, enum MHD_Result *ret)
 {
 	const char *v = arg(q, name);
 
 	*out = 0;
-	if (!v || parse_time(v, out) == 0)
+	if (!v || time_parse(v, (int64_t)now_wall_us(), out) == 0)
 		return 0;
 	*ret = gw_error(q, 400, "invalid_query",
 			"%s: '%.60s' is not a time: use a duration back from now (90s, 10m, 2h, "

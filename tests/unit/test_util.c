@@ -4,6 +4,7 @@
 
 #include "errmap.h"
 #include "tap.h"
+#include "timeparse.h"
 #include "util.h"
 
 int
@@ -38,5 +39,32 @@ main(void)
 	is_str(errmap_lookup(EACCES)->code, "unauthorized", "EACCES maps to unauthorized");
 	is_int(errmap_lookup(-EFBIG)->status, 413, "EFBIG maps to 413");
 	is_int(errmap_lookup(-12345)->status, 500, "unknown maps to 500");
+	{
+		const int64_t now = 1764750000000000LL;
+		int64_t t;
+
+		is_int(time_parse("10m", now, &t), 0, "time: 10m");
+		is_int(t, now - 600000000LL, "…is ten minutes back");
+		is_int(time_parse("7d", now, &t), 0, "time: 7d");
+		is_int(t, now - 7LL * 86400 * 1000000, "…a week back");
+		is_int(time_parse("2026-12-03T08:00:00Z", now, &t), 0, "time: ISO 8601 UTC");
+		is_int(t, 1796284800LL * 1000000, "…as Unix µs");
+		is_int(time_parse("2026-12-03T08:00:00.25Z", now, &t), 0, "time: with a fraction");
+		is_int(t, 1796284800LL * 1000000 + 250000, "…kept to the µs");
+		is_int(time_parse("1764750000", now, &t), 0, "time: Unix seconds");
+		is_int(t, now, "…as µs");
+		is_int(time_parse("10", now, &t), 0, "a bare number is Unix seconds");
+		is_int(time_parse("m", now, &t), -EINVAL, "a unit alone refused");
+		is_int(time_parse("10w", now, &t), -EINVAL, "an unknown unit refused");
+		is_int(time_parse("3651d", now, &t), -EINVAL, "more than ten years back refused");
+		is_int(time_parse("2026-12-03T08:00:00", now, &t), -EINVAL, "no Z refused");
+		is_int(time_parse("2026-12-03T08:00:00+01:00", now, &t), -EINVAL,
+		       "an offset refused (UTC only)");
+		is_int(time_parse("2026-12-03T08:00:00.Z", now, &t), -EINVAL,
+		       "an empty fraction refused");
+		is_int(time_parse("1969-12-31T23:59:59Z", now, &t), -EINVAL, "before 1970 refused");
+		is_int(time_parse("yesterday", now, &t), -EINVAL, "words refused");
+		is_int(time_parse("", now, &t), -EINVAL, "empty refused");
+	}
 	return done();
 }
