@@ -208,6 +208,19 @@ now_wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint32_t
+hash_fn_version(const char *tenant, const char *fn, int64_t version)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = tenant; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (const char *p = fn; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h ^ (uint32_t)version * 2654435761u;
+}
+
 uint64_t
 now_wall_us(void)
 {

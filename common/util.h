@@ -106,6 +106,10 @@ uint64_t now_mono_us(void);
 uint64_t now_wall_ms(void);
 uint64_t now_wall_us(void);
 
+/* FNV-1a of "tenant/function" mixed with version: the key of the tables
+ * that hold something per function version (hot pools, metric series). */
+uint32_t hash_fn_version(const char *tenant, const char *fn, int64_t version);
+
 /* Lowercase hex encoding of n bytes into out (2n+1 bytes). */
 void hex_encode(const uint8_t *in, size_t n, char *out);
 

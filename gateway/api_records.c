@@ -43,17 +43,23 @@ check_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value
 	return MHD_NO;
 }
 
-/* 0, or a 400 naming the first parameter not in allowed was queued (-1). */
+/* 0, or a 400 naming the first parameter not in allowed (and what is) was
+ * queued (-1). */
 static int
-only_args(struct req *q, const char *const *allowed, const char *list, enum MHD_Result *ret)
+only_args(struct req *q, const char *const *allowed, enum MHD_Result *ret)
 {
 	struct qcheck c = { .allowed = allowed };
+	char list[160] = "";
+	size_t len = 0;
 
 	MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, check_arg, &c);
 	if (!c.bad[0])
 		return 0;
+	for (const char *const *a = allowed; *a; a++)
+		if (str_printf(list + len, sizeof(list) - len, "%s%s", len ? ", " : "", *a) >= 0)
+			len = strlen(list);
 	*ret = gw_error(q, 400, "invalid_query", "unknown query parameter '%.60s' (this takes: %s)",
-			c.bad, list);
+			c.bad, len ? list : "none");
 	return -1;
 }
 
@@ -108,9 +114,7 @@ list(struct req *q, const struct store_tenant *t)
 	uint64_t n;
 	int r;
 
-	if (only_args(q, allowed, "function, version, status, cold, since, until, cursor, limit",
-		      &ret) < 0 ||
-	    time_arg(q, "since", &f.since_us, &ret) < 0 ||
+	if (only_args(q, allowed, &ret) < 0 || time_arg(q, "since", &f.since_us, &ret) < 0 ||
 	    time_arg(q, "until", &f.until_us, &ret) < 0 ||
 	    limit_arg(q, LIST_DEFAULT, &f.limit, &ret) < 0)
 		return ret;
@@ -166,8 +170,7 @@ logs(struct req *q, const struct store_tenant *t)
 	uint64_t n;
 	int r;
 
-	if (only_args(q, allowed, "since, limit, follow", &ret) < 0 ||
-	    limit_arg(q, LOGS_DEFAULT, &limit, &ret) < 0)
+	if (only_args(q, allowed, &ret) < 0 || limit_arg(q, LOGS_DEFAULT, &limit, &ret) < 0)
 		return ret;
 	if (since && str_startswith(since, "seq:")) {
 		if (parse_u64(since + 4, 0, INT64_MAX, &n) < 0)
@@ -215,7 +218,7 @@ api_records(struct req *q, const char *method)
 	default:
 		break;
 	}
-	if (only_args(q, (const char *const[]){ NULL }, "nothing", &ret) < 0)
+	if (only_args(q, (const char *const[]){ NULL }, &ret) < 0)
 		return ret;
 	r = store_record_get(q->gw->store, t.id, t.name, q->route.sub, &out);
 	if (r == -ENOENT)

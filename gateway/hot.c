@@ -43,15 +43,7 @@ static struct hinst *graveyard; /* dead, freed by hot_reap */
 static unsigned
 pool_hash(const char *t, const char *f, int64_t v)
 {
-	uint32_t h = 2166136261u;
-
-	for (const char *p = t; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	h = (h ^ '/') * 16777619u;
-	for (const char *p = f; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	h ^= (uint32_t)v * 2654435761u;
-	return h % HOT_BUCKETS;
+	return hash_fn_version(t, f, v) % HOT_BUCKETS;
 }
 
 int64_t

@@ -422,12 +422,14 @@ read_log(int fd, size_t max, size_t *len)
 /* The record of q's invocation, to the writer (records.c). */
 static void
 record_submit(struct req *q, unsigned http, const char *status, uint64_t dur_us, uint64_t init_us,
-	      uint64_t peak_kb)
+	      uint64_t peak_kb, int64_t mem_mb)
 {
 	struct gw *g = q->gw;
 	struct store_record r = { 0 };
 	size_t cap = g->cfg.max_log_bytes;
 
+	if (!g->records)
+		return; /* records = off: build nothing, read no log */
 	(void)str_copy(r.id, sizeof(r.id), q->invocation_id);
 	r.tenant_id = q->tenant_id;
 	(void)str_copy(r.function, sizeof(r.function), q->route.function);
@@ -444,7 +446,7 @@ record_submit(struct req *q, unsigned http, const char *status, uint64_t dur_us,
 	r.http_status = http;
 	r.cold = !q->hx.on || q->hx.cold;
 	r.mem_peak_kb = peak_kb;
-	r.mem_limit_mb = (uint64_t)json_integer_value(json_object_get(q->sr.config, "memory_mb"));
+	r.mem_limit_mb = (uint64_t)mem_mb;
 	r.request_bytes = q->received;
 	r.response_bytes = q->resp_bytes;
 	if (q->err_code) {
@@ -475,16 +477,17 @@ void
 invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us, uint64_t init_us,
 	      uint64_t peak_kb)
 {
+	int64_t mem_mb = json_integer_value(json_object_get(q->sr.config, "memory_mb"));
+
 	if (q->gw->cfg.report_log)
 		log_info("REPORT id=%s fn=%s/%s v=%lld duration_ms=%.2f billed_ms=%llu "
 			 "init_ms=%.2f mem_peak_mb=%llu mem_mb=%lld status=%s http=%u",
 			 q->invocation_id, q->route.tenant, q->route.function,
 			 (long long)q->sr.version, (double)dur_us / 1000.0,
 			 (unsigned long long)((dur_us + 999) / 1000), (double)init_us / 1000.0,
-			 (unsigned long long)((peak_kb + 1023) / 1024),
-			 (long long)json_integer_value(json_object_get(q->sr.config, "memory_mb")),
-			 status, http);
-	record_submit(q, http, status, dur_us, init_us, peak_kb);
+			 (unsigned long long)((peak_kb + 1023) / 1024), (long long)mem_mb, status,
+			 http);
+	record_submit(q, http, status, dur_us, init_us, peak_kb, mem_mb);
 	metrics_invocation(q->gw, q->route.tenant, q->route.function, q->sr.version, status, dur_us,
 			   !q->hx.on || q->hx.cold);
 	deploy_observe(q->gw, q->route.tenant, q->route.function, q->sr.version, http, status,

@@ -66,27 +66,13 @@ metrics_new(struct gw *g)
 	return 0;
 }
 
-static unsigned
-series_hash(const char *t, const char *f, int64_t v)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *t; t++)
-		h = (h ^ (uint8_t)*t) * 16777619u;
-	h = (h ^ '/') * 16777619u;
-	for (; *f; f++)
-		h = (h ^ (uint8_t)*f) * 16777619u;
-	h ^= (uint32_t)v * 2654435761u;
-	return h % METRICS_BUCKETS;
-}
-
 void
 metrics_invocation(struct gw *g, const char *tenant, const char *fn, int64_t version,
 		   const char *status, uint64_t dur_us, bool cold)
 {
 	struct metrics *m = g->metrics;
 	struct mseries *s;
-	unsigned h = series_hash(tenant, fn, version), st = ST_ERROR, b = 0;
+	unsigned h = hash_fn_version(tenant, fn, version) % METRICS_BUCKETS, st = ST_ERROR, b = 0;
 
 	if (!m)
 		return;

@@ -53,7 +53,7 @@ record_free(struct store_record *r)
 static void
 prune(struct records *rs)
 {
-	int64_t before = (int64_t)(now_wall_ms() * 1000) -
+	int64_t before = (int64_t)now_wall_us() -
 			 (int64_t)(rs->gw->cfg.retention_days * 86400ull * 1000000ull);
 	uint64_t total = 0;
 	int n;
