@@ -207,6 +207,12 @@ def test_logs_lines_cursor_and_faasctl(faasd, faasctl):
     assert rc == 0 and len([json.loads(l) for l in out.splitlines()]) == 8
     rc, out, err = faasctl("logs", "f", "--since", "whenever", env=env)
     assert rc == 1 and "since" in err
+    rc, out, err = faasctl("logs", "f", "--tail", env=env)
+    assert rc == 2 and "--tail" in err
+    rc, out, err = faasctl("logs", "Bad Name", env=env)
+    assert rc == 2 and "not a valid function name" in err
+    rc, out, err = faasctl("invocations", "--since", "whenever", env=env)
+    assert rc == 1 and "since" in err
     rc, out, err = faasctl("invocations", "f", "--limit", "2", env=env)
     assert rc == 0 and len(out.splitlines()) == 3 and h["x-faas-invocation-id"] in out
     rc, out, err = faasctl("invocations", "--status", "bogus", env=env)

@@ -93,5 +93,11 @@ main(void)
 	is_int(config_set(&c, "retention_days", "0", diag, sizeof(diag)), -EINVAL,
 	       "retention_days = 0 refused");
 	is_int(c.retention_days, 7, "…and the old value kept");
+	is_int(config_set(&c, "records_queue", "0", diag, sizeof(diag)), -EINVAL,
+	       "records_queue = 0 refused");
+	ok(strstr(diag, "records_queue") != NULL, "…naming the key: %s", diag);
+	is_int(config_set(&c, "records", "maybe", diag, sizeof(diag)), -EINVAL,
+	       "records = maybe refused");
+	is_int(c.records, 0, "…and records stay off");
 	return done();
 }
