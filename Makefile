@@ -32,7 +32,8 @@ STORE_SRC   = store/store.c store/alias.c store/deploy.c store/records.c $(O)/sc
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c \
 	gateway/rcache.c gateway/hot.c gateway/hotx.c gateway/hproxy.c gateway/deploy.c \
-	gateway/api_deploy.c gateway/records.c gateway/api_records.c gateway/metrics.c
+	gateway/api_deploy.c gateway/records.c gateway/api_records.c gateway/metrics.c \
+	gateway/follow.c
 SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c worker/sandbox/sb_listen.c
 WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)

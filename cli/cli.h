@@ -9,6 +9,7 @@
 #define FAASCTL_CLI_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,14 @@ struct http_resp {
 	struct buf body;
 	char content_type[128];
 	char faas_headers[512]; /* "X-Faas-…: v\n" lines */
+	/* http_stream: a 200 answer's lines go to on_line as they come
+	 * (the body keeps only a partial line); *stop ends the transfer. */
+	int (*on_line)(const char *line, size_t len, void *ud);
+	void *line_ud;
+	volatile sig_atomic_t *stop;
+	bool streaming; /* the status line said 200 */
+	bool quiet;     /* no message when faasd cannot be reached */
+	bool upload_progress;
 };
 
 /*
@@ -50,6 +59,15 @@ int http_call(struct cli *c, const char *method, const char *path, const char *c
 	      const void *body, size_t len, const char *const *extra_headers, bool progress,
 	      struct http_resp *out);
 void http_resp_free(struct http_resp *r);
+/*
+ * http_stream - GET path and hand each line of a 200 answer to on_line as
+ * it arrives (a non-zero return, or *stop set, ends it early).  Returns 0
+ * when the answer ended or was ended (out->status says what it was; the
+ * body of a non-200 answer is in out->body), -1 when faasd could not be
+ * reached or the connection broke (nothing printed).
+ */
+int http_stream(struct cli *c, const char *path, int (*on_line)(const char *, size_t, void *),
+		void *ud, volatile sig_atomic_t *stop, struct http_resp *out);
 
 /* Request + JSON decode; prints server errors.  Returns 0 (2xx, *out set),
  * EXIT_SERVER on any failure. */

@@ -2,8 +2,9 @@
  * cmd_logs.c - faasctl logs, invocations and invocations show (SPEC §9):
  * reading invocation records and their logs (SPEC §7) from the API.
  *
- * "logs --follow" asks for the lines after the cursor of the last answer
- * once a second, so nothing is printed twice or skipped while it runs.
+ * "logs --follow" reads faasd's stream of new lines (logs?follow=1); when
+ * the stream breaks (faasd restarts), it reconnects after the seq of the
+ * last line it printed, so nothing is printed twice or skipped.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -54,11 +55,18 @@ query_add(char *q, size_t n, const char *key, const char *value)
 }
 
 static void
-print_line(json_t *l)
+print_line(struct cli *c, json_t *l)
 {
-	printf("%s  %s  %s\n", json_string_value(json_object_get(l, "time")),
-	       json_string_value(json_object_get(l, "invocation_id")),
-	       json_string_value(json_object_get(l, "text")));
+	if (c->json) {
+		char *s = json_dumps(l, JSON_COMPACT | JSON_SORT_KEYS);
+
+		if (s)
+			printf("%s\n", s);
+		free(s);
+	} else
+		printf("%s  %s  %s\n", json_string_value(json_object_get(l, "time")),
+		       json_string_value(json_object_get(l, "invocation_id")),
+		       json_string_value(json_object_get(l, "text")));
 }
 
 static volatile sig_atomic_t stop_following;
@@ -68,6 +76,81 @@ on_int(int sig)
 {
 	(void)sig;
 	stop_following = 1;
+}
+
+struct follow {
+	struct cli *c;
+	long long cursor; /* seq of the last line printed, -1 none */
+};
+
+static int
+follow_line(const char *line, size_t len, void *ud)
+{
+	struct follow *f = ud;
+	json_t *l;
+
+	if (!len)
+		return 0; /* keep-alive */
+	l = json_loadb(line, len, 0, NULL);
+	if (!l) {
+		fprintf(stderr, "faasctl logs: the server sent a line that is not JSON\n");
+		return 1;
+	}
+	print_line(f->c, l);
+	fflush(stdout);
+	f->cursor = (long long)json_integer_value(json_object_get(l, "seq"));
+	json_decref(l);
+	return 0;
+}
+
+/* Until interrupted: the stream, again from the cursor after a break. */
+static int
+follow_logs(struct cli *c, const char *fn, const char *since)
+{
+	struct follow f = { .c = c, .cursor = -1 };
+	bool lost = false;
+
+	if (cli_tenant(c) < 0)
+		return EXIT_SERVER;
+	signal(SIGINT, on_int);
+	while (!stop_following) {
+		char path[800], query[400] = "", cur[32];
+		struct http_resp r;
+		int rc;
+
+		if (f.cursor >= 0) {
+			(void)str_printf(cur, sizeof(cur), "seq:%lld", f.cursor);
+			rc = query_add(query, sizeof(query), "since", cur);
+		} else
+			rc = since ? query_add(query, sizeof(query), "since", since) : 0;
+		if (rc < 0 || query_add(query, sizeof(query), "follow", "1") < 0 ||
+		    str_printf(path, sizeof(path), "/v1/tenants/%s/functions/%s/logs%s", c->tenant,
+			       fn, query) < 0) {
+			fprintf(stderr, "faasctl logs: --since value too long\n");
+			return EXIT_USAGE;
+		}
+		rc = http_stream(c, path, follow_line, &f, &stop_following, &r);
+		if (rc == 0 && r.status != 200) {
+			print_http_error(&r);
+			http_resp_free(&r);
+			return EXIT_SERVER;
+		}
+		http_resp_free(&r);
+		if (stop_following)
+			break;
+		if (!lost)
+			fprintf(stderr, "faasctl logs: the stream from %s ended; reconnecting\n",
+				c->url);
+		lost = true;
+		{
+			struct timespec ts = { 1, 0 };
+
+			nanosleep(&ts, NULL);
+		}
+		if (rc == 0)
+			lost = false; /* it was up: say so again next time */
+	}
+	return 0;
 }
 
 int
@@ -102,11 +185,12 @@ cmd_logs(struct cli *c, int argc, char **argv)
 		}
 	}
 	if (follow)
-		signal(SIGINT, on_int);
-	while (!stop_following) {
+		return follow_logs(c, argv[1], since);
+	/* Pages of lines after the cursor of the last, until none is left. */
+	for (;;) {
 		char query[400] = "", cur[32];
 		json_t *out = NULL, *lines, *l;
-		size_t i, n;
+		size_t i;
 
 		if (cursor >= 0) {
 			(void)str_printf(cur, sizeof(cur), "seq:%lld", cursor);
@@ -121,29 +205,15 @@ cmd_logs(struct cli *c, int argc, char **argv)
 		if (r)
 			return r;
 		lines = json_object_get(out, "lines");
-		n = json_array_size(lines);
-		json_array_foreach (lines, i, l) {
-			if (c->json) {
-				char *s = json_dumps(l, JSON_COMPACT | JSON_SORT_KEYS);
-
-				if (s)
-					printf("%s\n", s);
-				free(s);
-			} else
-				print_line(l);
-		}
+		json_array_foreach (lines, i, l)
+			print_line(c, l);
 		fflush(stdout);
 		cursor = (long long)json_integer_value(json_object_get(out, "cursor"));
+		i = json_array_size(lines);
 		json_decref(out);
-		if (n == 0 && !follow)
-			break;
-		if (n == 0) {
-			struct timespec ts = { 1, 0 };
-
-			nanosleep(&ts, NULL);
-		}
+		if (i == 0)
+			return 0;
 	}
-	return 0;
 }
 
 static void

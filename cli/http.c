@@ -1,7 +1,8 @@
 /*
  * http.c - faasctl's HTTP client (libcurl): requests with the bearer token,
- * bodies collected in memory, X-Faas-* headers kept, upload progress on a
- * terminal, and the JSON helpers every command uses.
+ * bodies collected in memory (or, streamed, handed over a line at a time),
+ * X-Faas-* headers kept, upload progress on a terminal, and the JSON
+ * helpers every command uses.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -18,8 +19,24 @@ static size_t
 on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct http_resp *r = ud;
+	size_t n = size * nmemb, used = 0;
+	char *nl;
 
-	return buf_append(&r->body, ptr, size * nmemb) == 0 ? size * nmemb : 0;
+	if (buf_append(&r->body, ptr, n) < 0)
+		return 0;
+	if (!r->on_line || !r->streaming)
+		return n;
+	/* Streamed: every complete line to on_line, the rest kept. */
+	while ((nl = memchr(r->body.data + used, '\n', r->body.len - used))) {
+		size_t len = (size_t)(nl - (r->body.data + used));
+
+		if (r->on_line(r->body.data + used, len, r->line_ud) != 0)
+			return 0; /* ends the transfer */
+		used += len + 1;
+	}
+	memmove(r->body.data, r->body.data + used, r->body.len - used);
+	r->body.len -= used;
+	return n;
 }
 
 static size_t
@@ -34,7 +51,11 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 	line[l] = 0;
 	while (l && (line[l - 1] == '\n' || line[l - 1] == '\r'))
 		line[--l] = 0;
-	if (strncasecmp(line, "Content-Type:", 13) == 0)
+	if (strncmp(line, "HTTP/", 5) == 0) {
+		const char *sp = strchr(line, ' ');
+
+		r->streaming = sp && strncmp(sp + 1, "200", 3) == 0;
+	} else if (strncasecmp(line, "Content-Type:", 13) == 0)
 		(void)str_copy(r->content_type, sizeof(r->content_type), line + 14);
 	else if (strncasecmp(line, "X-Faas-", 7) == 0) {
 		size_t have = strlen(r->faas_headers);
@@ -51,25 +72,28 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 static int
 on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
-	(void)ud;
+	struct http_resp *r = ud;
+
 	(void)dltotal;
 	(void)dlnow;
-	if (ultotal > 0)
+	if (r->stop && *r->stop)
+		return 1; /* abort */
+	if (r->upload_progress && ultotal > 0)
 		fprintf(stderr, "\ruploading %3d%% (%lld of %lld bytes)",
 			(int)(ulnow * 100 / ultotal), (long long)ulnow, (long long)ultotal);
 	return 0;
 }
 
-int
-http_call(struct cli *c, const char *method, const char *path, const char *ctype, const void *body,
-	  size_t len, const char *const *extra_headers, bool progress, struct http_resp *out)
+/* One request; what out asks for (streaming, quiet) is set by the caller. */
+static int
+perform(struct cli *c, const char *method, const char *path, const char *ctype, const void *body,
+	size_t len, const char *const *extra_headers, struct http_resp *out)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
 	char url[2048], auth[200], ct[160];
 	CURLcode rc;
 
-	memset(out, 0, sizeof(*out));
 	if (!h)
 		return -1;
 	if (str_printf(url, sizeof(url), "%s%s", c->url, path) < 0) {
@@ -104,17 +128,25 @@ http_call(struct cli *c, const char *method, const char *path, const char *ctype
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	}
-	if (progress && c->tty) {
+	if (out->upload_progress || out->stop) {
 		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, out);
 	}
 	rc = curl_easy_perform(h);
-	if (progress && c->tty)
+	if (out->upload_progress)
 		fprintf(stderr, "\n");
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
+	/* A stream we ended ourselves (on_line, *stop) ended well. */
+	if (out->on_line && out->status == 200 &&
+	    (rc == CURLE_WRITE_ERROR || rc == CURLE_ABORTED_BY_CALLBACK))
+		rc = CURLE_OK;
+	if (rc != CURLE_OK && out->quiet) {
+		buf_free(&out->body);
+		return -1;
+	}
 	if (rc != CURLE_OK) {
 		fprintf(stderr,
 			"faasctl: cannot reach faasd at %s: %s\n"
@@ -124,6 +156,27 @@ http_call(struct cli *c, const char *method, const char *path, const char *ctype
 		return -1;
 	}
 	return 0;
+}
+
+int
+http_call(struct cli *c, const char *method, const char *path, const char *ctype, const void *body,
+	  size_t len, const char *const *extra_headers, bool progress, struct http_resp *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->upload_progress = progress && c->tty;
+	return perform(c, method, path, ctype, body, len, extra_headers, out);
+}
+
+int
+http_stream(struct cli *c, const char *path, int (*on_line)(const char *, size_t, void *), void *ud,
+	    volatile sig_atomic_t *stop, struct http_resp *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->on_line = on_line;
+	out->line_ud = ud;
+	out->stop = stop;
+	out->quiet = true;
+	return perform(c, "GET", path, NULL, NULL, 0, NULL, out);
 }
 
 void

@@ -366,7 +366,7 @@ msg_invoke_decode(const struct msg_in *in, struct msg_invoke *out)
 	};
 
 	memset(out, 0, sizeof(*out));
-	out->body_fd = -1;
+	out->body_fd = out->out_fd = out->err_fd = -1;
 	if (in->type != MSG_INVOKE && in->type != MSG_HOT_START)
 		return -EBADMSG;
 	if (fields_walk(in, invoke_field, &c) < 0)
@@ -374,9 +374,15 @@ msg_invoke_decode(const struct msg_in *in, struct msg_invoke *out)
 	for (size_t i = 0; i < ARRAY_SIZE(required); i++)
 		if (!SEEN(c.seen, required[i]))
 			return -EBADMSG;
-	if (c.has_body > 1 || in->nfds != c.has_body || out->network_host > 1)
+	if (c.has_body > 1 || out->network_host > 1)
 		return -EBADMSG;
-	if (in->type == MSG_HOT_START && c.has_body)
+	if (in->type == MSG_HOT_START) {
+		/* No body; the handler's stdout and stderr pipes. */
+		if (c.has_body || in->nfds != 2)
+			return -EBADMSG;
+		out->out_fd = in->fds[0];
+		out->err_fd = in->fds[1];
+	} else if (in->nfds != c.has_body)
 		return -EBADMSG;
 	if (c.has_body)
 		out->body_fd = in->fds[0];

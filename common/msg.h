@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define MSG_MAGIC    0x66616173u /* "faas" */
-#define MSG_VERSION  3
+#define MSG_VERSION  4
 #define MSG_MAX_SIZE (128u * 1024u)
 #define MSG_MAX_FDS  4
 #define MSG_MAX_ENV  512
@@ -146,6 +146,9 @@ struct msg_invoke {
 	const char *env[MSG_MAX_ENV + 1]; /* NULL-terminated "K=V" */
 	unsigned nenv;
 	int body_fd; /* -1 when there is no body; owned by the msg_in */
+	/* MSG_HOT_START: the write ends of the gateway's pipes for the
+	 * handler's stdout and stderr (owned by the msg_in); else -1. */
+	int out_fd, err_fd;
 };
 
 enum msg_result {
@@ -175,7 +178,8 @@ struct msg_invoke_done {
  * the instance id the gateway chose in MSG_HOT_START.  READY carries the
  * init time (first READY of an instance) and one connected stream socket to
  * the handler; GONE carries result/code as MSG_INVOKE_DONE would, and for
- * INVOKE_INIT_FAILED the tail of the handler's output in message.
+ * INVOKE_INIT_FAILED why in message (the gateway reads the handler's
+ * output itself: MSG_HOT_START hands the worker the pipes' write ends).
  */
 struct msg_hot {
 	uint64_t id;

@@ -7,7 +7,8 @@
  * a bad value gets 400 naming it.  Times are a duration back from now
  * ("90s", "10m", "2h", "7d"), an ISO 8601 UTC time
  * ("2026-12-03T08:00:00Z", fraction allowed) or Unix seconds; logs also
- * take "seq:N" to resume after the line cursor N a previous answer gave.
+ * take "seq:N" to resume after the line cursor N a previous answer gave,
+ * and follow=1 streams them as they come (follow.c).
  * Reading records needs a deploy (or stronger) key of the tenant.
  */
 #include <errno.h>
@@ -20,9 +21,10 @@
 #include "timeparse.h"
 #include "util.h"
 
-#define LIST_DEFAULT 50
-#define LIST_MAX     1000
-#define LOGS_DEFAULT 100
+#define LIST_DEFAULT           50
+#define LIST_MAX               1000
+#define LOGS_DEFAULT           100
+#define FOLLOW_DEFAULT_BACK_US (600ll * 1000000ll)
 
 struct qcheck {
 	const char *const *allowed;
@@ -181,10 +183,6 @@ logs(struct req *q, const struct store_tenant *t)
 		return ret;
 	if (follow && !str_oneof(follow, "0", "1", NULL))
 		return gw_error(q, 400, "invalid_query", "follow: '%.60s' is not 1 or 0", follow);
-	if (follow && strcmp(follow, "1") == 0)
-		return gw_error(q, 501, "not_implemented",
-				"follow=1 is not served by this faasd build yet; poll with "
-				"since=seq:CURSOR instead");
 	r = store_fn_get(q->gw->store, t->id, q->route.function, &fn);
 	if (r == -ENOENT)
 		return gw_error(q, 404, "function_not_found", "no function '%s' in tenant '%s'",
@@ -192,6 +190,13 @@ logs(struct req *q, const struct store_tenant *t)
 	if (r < 0)
 		return gw_errno(q, r, "cannot read the function");
 	json_decref(fn);
+	if (follow && strcmp(follow, "1") == 0)
+		/* Without since: from ten minutes back, as "tail -f" shows a
+		 * little of the past. */
+		return follow_start(
+			q, t->id, q->route.function, after,
+			since || after ? since_us : (int64_t)now_wall_us() - FOLLOW_DEFAULT_BACK_US,
+			limit);
 	r = store_records_logs(q->gw->store, t->id, q->route.function, after, since_us, limit,
 			       &out);
 	return r < 0 ? gw_errno(q, r, "cannot read logs") : gw_json(q, 200, out);

@@ -78,6 +78,7 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (q->done.stderr_fd >= 0)
 		close(q->done.stderr_fd);
 	hot_req_free(q);
+	follow_free(q);
 	if (q->resp)
 		MHD_destroy_response(q->resp);
 	EVP_MD_CTX_free(q->md);
@@ -457,6 +458,8 @@ io_main(void *arg)
 				ctl_readable(g);
 			else if (tag < GW_MAX_WORKERS)
 				worker_readable(g, (unsigned)tag);
+			else if (tag >= HOT_TAG_MIN)
+				hot_log_event(g, evs[i].data.ptr);
 		}
 		hot_reap(g);
 		now = now_mono_us();
@@ -699,8 +702,10 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 	}
-	/* Drain: stop accepting, let in-flight requests finish (bounded). */
+	/* Drain: stop accepting, let in-flight requests finish (bounded);
+	 * log streams end now. */
 	atomic_store(&g->draining, true);
+	follow_end_all(g);
 	for (unsigned i = 0; i < g->nloops; i++) {
 		uint64_t one = 1;
 

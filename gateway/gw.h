@@ -237,6 +237,9 @@ struct deployer;
 struct hpool;
 struct hinst;
 struct hconn;
+struct hlog;
+struct follower;
+struct follows;
 
 /* The hot-instance table (hot.c), under gw.lock. */
 #define HOT_BUCKETS 1024
@@ -296,6 +299,7 @@ struct gw {
 	struct gw_work work;
 	struct deployer *deploy; /* deploy.c */
 	struct records *records; /* records.c; NULL when records are off */
+	struct follows *follows; /* follow.c; NULL when records are off */
 	struct metrics *metrics; /* metrics.c */
 };
 
@@ -328,7 +332,11 @@ struct hx {
 	unsigned fail_status;
 	const char *fail_code;
 	char fail_msg[MSG_HOT_MESSAGE_MAX + 256];
-	char *fail_details; /* JSON text of a runtime's error, or NULL */
+	/* The instance's stdout and stderr during the invocation (and, for a
+	 * cold start, its init), for the record; trunc bit 0/1 as there. */
+	char *log[2];
+	size_t log_len[2];
+	unsigned log_trunc;
 };
 
 /* Per-request state, created by the URI callback, freed when MHD completes. */
@@ -366,10 +374,9 @@ struct req {
 	uint64_t resp_bytes;  /* body bytes answered, for the record */
 	const char *err_code; /* a failed invocation's error, for the record */
 	const char *err_msg;
-	const char *err_details; /* a runtime's error JSON, kept in its stderr log */
-	struct req *next;        /* pending list */
-	uint32_t uid;            /* host uid of the tenant */
-	bool net_host;           /* network "host", allowed for the tenant */
+	struct req *next; /* pending list */
+	uint32_t uid;     /* host uid of the tenant */
+	bool net_host;    /* network "host", allowed for the tenant */
 	const char *method;
 	void *scratch; /* per-call helper state */
 	struct hx hx;
@@ -379,6 +386,7 @@ struct req {
 	struct req *work_next;
 	unsigned resp_status;
 	bool offloaded;
+	struct follower *follow; /* a logs?follow=1 stream (follow.c) */
 };
 
 /* respond.c.  gw_queue is how every API answer is queued (it takes resp):
@@ -455,6 +463,8 @@ void invoke_report(struct req *q, unsigned http, const char *status, uint64_t du
  * hot_worker_msg: MSG_HOT_READY / MSG_HOT_GONE from worker i (I/O thread).
  * hot_conn_event: a connection to an instance is readable/writable (in
  * the epoll set of event loop "loop").
+ * hot_log_event: an instance's stdout or stderr pipe is readable (I/O
+ * thread; data.ptr of the event is the struct hlog).
  * hot_tick: timeouts, queue waits, idle instances; returns ms to the next.
  * hot_worker_down: worker i is gone with its instances.
  * hot_respond: answer q once it was resumed (MHD thread).
@@ -463,6 +473,7 @@ void invoke_report(struct req *q, unsigned http, const char *status, uint64_t du
 enum MHD_Result hot_dispatch(struct req *q);
 void hot_worker_msg(struct gw *g, unsigned worker, struct msg_in *in);
 void hot_conn_event(struct gw *g, struct hconn *c, uint32_t events, unsigned loop);
+void hot_log_event(struct gw *g, struct hlog *l);
 int hot_tick(struct gw *g);
 void hot_worker_down(struct gw *g, unsigned worker);
 enum MHD_Result hot_respond(struct req *q);
@@ -504,6 +515,28 @@ int records_start(struct gw *g);
 void records_submit(struct gw *g, struct store_record *r);
 void records_flush(struct gw *g);
 void records_stats(struct gw *g, struct records_stats *st);
+/* Wake the writer: a log stream wants a page. */
+void records_kick(struct gw *g);
+
+/*
+ * follow.c - logs?follow=1 streams, filled by the record writer.
+ * follow_init: at records_start (no records, no streams).
+ * follow_start: answer q with the stream (API thread).
+ * follow_free: q's stream is over (completed callback).
+ * follow_push / follow_paging / follow_page / follow_beat: the writer
+ * hands over a committed batch / has streams to page for / pages one /
+ * keeps waiting streams alive.
+ * follow_end_all: end every stream (drain at shutdown).
+ */
+int follow_init(struct gw *g);
+enum MHD_Result follow_start(struct req *q, int64_t tenant_id, const char *fn, int64_t after_seq,
+			     int64_t since_us, unsigned page);
+void follow_free(struct req *q);
+void follow_push(struct gw *g, const struct store_record *batch, size_t n);
+bool follow_paging(struct gw *g);
+void follow_page(struct gw *g, struct store *db);
+void follow_beat(struct gw *g);
+void follow_end_all(struct gw *g);
 
 /*
  * metrics.c - Prometheus figures.  metrics_new at start;

@@ -26,11 +26,24 @@
  * batch of events it was in when they died (hot_reap), so an event already
  * fetched for one of their connections finds fd -1 rather than freed
  * memory.
+ *
+ * The handler's stdout and stderr are pipes the gateway made (their write
+ * ends go to the worker in MSG_HOT_START).  The I/O thread keeps them
+ * drained; what they said belongs to the invocation in flight and is taken
+ * into its record when the answer is in (hot_log_take reads the pipes to
+ * the end first: a handler writes its log lines before its answer).  What
+ * an instance writes while starting goes to its first invocation (the
+ * cold start), what it writes while idle to the next one.  Only the I/O
+ * thread closes the pipes (at their end, or in hot_reap), so an event it
+ * fetched never finds its struct hlog freed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "fnconfig.h"
 #include "gw.h"
@@ -194,6 +207,8 @@ hot_fail(struct req *q, unsigned status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (q->hx.conn)
+		hot_log_take(q->gw, q->hx.conn->inst, q);
 	(void)hot_detach(q);
 	q->hx.fail_status = status;
 	q->hx.fail_code = code;
@@ -212,6 +227,108 @@ hot_fail(struct req *q, unsigned status, const char *code, const char *fmt, ...)
 	}
 	q->hx.done_us = now_mono_us();
 	hot_resume(q);
+}
+
+/* ---- the instances' output ---- */
+
+static void
+hlog_close(struct hlog *l)
+{
+	if (l->fd >= 0)
+		close(l->fd); /* which also takes it out of the I/O thread's set */
+	l->fd = -1;
+}
+
+/* Read l's pipe until it is empty, keeping up to max bytes; at its end
+ * (the sandbox is gone) close it. */
+static void
+hlog_drain(struct hlog *l, size_t max, bool may_close)
+{
+	char scratch[4096];
+
+	while (l->fd >= 0) {
+		char *dst = scratch;
+		size_t room = sizeof(scratch);
+		ssize_t n;
+
+		if (l->len < max && l->cap - l->len < 1024 && l->cap < max) {
+			size_t cap = MIN(MAX(l->cap * 2, (size_t)4096), max);
+			char *nb = realloc(l->buf, cap);
+
+			if (nb) {
+				l->buf = nb;
+				l->cap = cap;
+			}
+		}
+		if (l->len < max && l->cap > l->len) {
+			dst = l->buf + l->len;
+			room = MIN(l->cap, max) - l->len;
+		}
+		n = read(l->fd, dst, room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			if (may_close)
+				hlog_close(l);
+			return;
+		}
+		if (dst == scratch)
+			l->trunc = true; /* past the cap: read and dropped */
+		else
+			l->len += (size_t)n;
+	}
+}
+
+void
+hot_log_event(struct gw *g, struct hlog *l)
+{
+	pthread_mutex_lock(&g->lock);
+	hlog_drain(l, g->cfg.max_log_bytes, true);
+	pthread_mutex_unlock(&g->lock);
+}
+
+void
+hot_log_take(struct gw *g, struct hinst *in, struct req *q)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		struct hlog *l = &in->logs[k];
+
+		/* Not closed here: only the I/O thread closes (see above). */
+		hlog_drain(l, g->cfg.max_log_bytes, false);
+		if (!l->len && !l->trunc)
+			continue;
+		if (g->records && q->hx.log[k])
+			continue; /* it has its part (a stream's head): the next one's */
+		if (g->records) {
+			q->hx.log[k] = l->buf;
+			q->hx.log_len[k] = l->len;
+			q->hx.log_trunc |= l->trunc ? 1u << k : 0u;
+			l->buf = NULL;
+			l->cap = 0;
+		}
+		l->len = 0;
+		l->trunc = false;
+	}
+}
+
+/* "; its output ended with:\n" and the last bytes of its stderr (else of
+ * its stdout), for an init failure's message. */
+static void
+hlog_tail(struct gw *g, struct hinst *in, char *out, size_t n)
+{
+	struct hlog *l;
+	size_t k;
+
+	*out = 0;
+	for (unsigned i = 0; i < 2; i++)
+		hlog_drain(&in->logs[i], g->cfg.max_log_bytes, false);
+	l = in->logs[1].len ? &in->logs[1] : &in->logs[0];
+	if (!l->len)
+		return;
+	k = MIN(l->len, (size_t)2047);
+	(void)str_printf(out, n, "; its output ended with:\n%.*s", (int)k, l->buf + l->len - k);
 }
 
 /* Take an instance out of service for good; its in-flight invocations get
@@ -322,7 +439,7 @@ spawn(struct gw *g, struct hpool *p)
 	struct msg_out m;
 	struct hinst *in;
 	char buf[PATH_MAX], code_dir[PATH_MAX];
-	int w, r;
+	int w, r = 0, wr[2] = { -1, -1 };
 
 	if (count_insts(g, p->tenant, p->function) >= p->max) {
 		struct hinst *victim = idle_victim(g, p, p->function);
@@ -354,6 +471,24 @@ spawn(struct gw *g, struct hpool *p)
 		in->conns[i].fd = -1;
 		in->conns[i].loop = -1;
 		in->conns[i].inst = in;
+	}
+	for (unsigned k = 0; k < 2; k++) {
+		int pv[2];
+
+		in->logs[k].fd = -1;
+		in->logs[k].inst = in;
+		if (r == 0 && pipe2(pv, O_CLOEXEC) < 0)
+			r = -errno;
+		else if (r == 0) {
+			(void)fcntl(pv[0], F_SETFL, O_NONBLOCK);
+			in->logs[k].fd = pv[0];
+			wr[k] = pv[1];
+		}
+	}
+	if (r < 0) {
+		log_err("no pipe for an instance of %s/%s: %s", p->tenant, p->function,
+			strerror(-r));
+		goto fail;
 	}
 
 	(void)str_printf(code_dir, sizeof(code_dir), "%s/code/%s/%s", g->cfg.state_dir, p->tenant,
@@ -394,13 +529,21 @@ spawn(struct gw *g, struct hpool *p)
 	invoke_env_put(&m, "_HANDLER", json_string_value(json_object_get(p->config, "handler")));
 	invoke_env_put(&m, "LAMBDA_TASK_ROOT", "/var/task");
 	invoke_env_put(&m, "LAMBDA_RUNTIME_DIR", "/var/runtime");
+	msg_put_fd(&m, wr[0]);
+	msg_put_fd(&m, wr[1]);
 	r = msg_send(g->workers[w].fd, &m);
 	msg_out_free(&m);
 	if (r < 0) {
 		log_err("cannot start an instance of %s/%s on worker %d: %s", p->tenant,
 			p->function, w, strerror(-r));
-		free(in);
-		return r;
+		goto fail;
+	}
+	for (unsigned k = 0; k < 2; k++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &in->logs[k] };
+
+		close(wr[k]);
+		if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, in->logs[k].fd, &ev) < 0)
+			log_warn("epoll add: %s", strerror(errno));
 	}
 	in->next = p->insts;
 	p->insts = in;
@@ -410,6 +553,14 @@ spawn(struct gw *g, struct hpool *p)
 	log_debug("starting hot instance %llu of %s/%s v=%lld on worker %d",
 		  (unsigned long long)in->id, p->tenant, p->function, (long long)p->version, w);
 	return 0;
+fail:
+	for (unsigned k = 0; k < 2; k++) {
+		if (wr[k] >= 0)
+			close(wr[k]);
+		hlog_close(&in->logs[k]);
+	}
+	free(in);
+	return r;
 }
 
 /* An open, idle connection of p, preferably one already in loop's epoll
@@ -602,10 +753,15 @@ hot_worker_msg(struct gw *g, unsigned worker, struct msg_in *in)
 		struct hpool *p = it->pool;
 		unsigned status;
 		const char *code;
-		char msg[MSG_HOT_MESSAGE_MAX + 128];
+		char msg[MSG_HOT_MESSAGE_MAX + 128 + 2080]; /* + the output's tail */
 		bool init = it->state == HI_STARTING;
 
 		gone_reason(it, &h, &status, &code, msg, sizeof(msg));
+		if (h.result == INVOKE_INIT_FAILED) {
+			size_t k = strlen(msg);
+
+			hlog_tail(g, it, msg + k, sizeof(msg) - k);
+		}
 		if (init)
 			/* A version that cannot start is not kept warm in a loop. */
 			p->prewarm_after_us = now_mono_us() + 10000000u;
@@ -619,6 +775,9 @@ hot_worker_msg(struct gw *g, unsigned worker, struct msg_in *in)
 
 			for (struct hinst *o = p->insts; o; o = o->next)
 				any_ready |= o->state == HI_READY;
+			if (!any_ready && p->whead)
+				/* Its init output: the record of the first it failed. */
+				hot_log_take(g, it, p->whead);
 			while (!any_ready && p->whead)
 				hot_fail(p->whead, status, code, "%s", msg);
 		}
@@ -845,8 +1004,13 @@ hot_reap(struct gw *g)
 			graveyard = dead;
 			pthread_mutex_unlock(&g->lock);
 		}
-		if (!held)
+		if (!held) {
+			for (unsigned k = 0; k < 2; k++) {
+				hlog_close(&dead->logs[k]);
+				free(dead->logs[k].buf);
+			}
 			free(dead);
+		}
 		dead = n;
 	}
 }

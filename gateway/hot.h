@@ -26,6 +26,16 @@ struct hconn {
 
 enum hinst_state { HI_STARTING = 1, HI_READY, HI_DEAD };
 
+/* The read end of an instance's stdout or stderr pipe and what it said
+ * since the last invocation took it (at most max_log_bytes kept). */
+struct hlog {
+	int fd; /* -1 once the handler's side is closed */
+	bool trunc;
+	char *buf;
+	size_t len, cap;
+	struct hinst *inst;
+};
+
 struct hinst {
 	uint64_t id;
 	unsigned worker;
@@ -35,6 +45,7 @@ struct hinst {
 	bool served; /* has served an invocation (the next ones are warm) */
 	uint64_t idle_since_us, init_us, ready_us;
 	uint64_t epochs[GW_MAX_LOOPS]; /* the loops' epochs when it died */
+	struct hlog logs[2];           /* stdout, stderr: in the I/O thread's set */
 	struct hinst *next;
 	struct hconn conns[];
 };
@@ -77,6 +88,9 @@ void hot_inst_stop(struct gw *g, struct hinst *in, unsigned status, const char *
 void hot_pool_serve(struct gw *g, struct hpool *p);
 /* An open idle connection of p, preferably in loop's epoll set. */
 struct hconn *hot_free_conn(struct hpool *p, unsigned loop);
+/* What the instance wrote since the last invocation took it, to q's record
+ * (read to the end first: a handler logs before it answers). */
+void hot_log_take(struct gw *g, struct hinst *in, struct req *q);
 
 /* hotx.c */
 /* Send q on c (c becomes q's); the answer is read by hot_conn_event. */

@@ -137,12 +137,13 @@ hot_assign(struct gw *g, struct hconn *c, struct req *q)
 
 /* The answer is in: the connection is free again (or closed). */
 static void
-release(struct hconn *c, bool reuse)
+release(struct gw *g, struct hconn *c, bool reuse)
 {
 	struct req *q = c->q;
 	struct hinst *in = c->inst;
 	uint64_t now = now_mono_us();
 
+	hot_log_take(g, in, q);
 	c->q = NULL;
 	q->hx.conn = NULL;
 	in->busy--;
@@ -159,7 +160,7 @@ finish(struct gw *g, struct hconn *c, bool reuse)
 	struct hpool *p = c->inst->pool;
 	uint64_t first = q->hx.done_us;
 
-	release(c, reuse);
+	release(g, c, reuse);
 	if (!q->hx.streaming)
 		hot_resume(q);
 	else {
@@ -213,6 +214,8 @@ stream_start(struct gw *g, struct hconn *c)
 		return;
 	x->streaming = true;
 	x->done_us = now_mono_us();
+	/* Its record goes with the head: what it logged so far. */
+	hot_log_take(g, c->inst, q);
 	hot_resume(q);
 }
 
@@ -680,4 +683,8 @@ hot_req_free(struct req *q)
 	free(q->hx.out);
 	free(q->hx.in);
 	q->hx.out = q->hx.in = NULL;
+	for (unsigned k = 0; k < 2; k++) {
+		free(q->hx.log[k]);
+		q->hx.log[k] = NULL;
+	}
 }

@@ -456,19 +456,14 @@ record_submit(struct req *q, unsigned http, const char *status, uint64_t dur_us,
 	if (!q->hx.on) {
 		r.err = read_log(q->err_fd, cap, &r.err_len);
 		r.log_truncated = (unsigned)(q->done.truncated & 2);
-	}
-	if (q->err_details && r.err_len < cap) {
-		/* A runtime's error (type, message, stack trace) is the last
-		 * thing in its stderr log, as Lambda's runtimes print it. */
-		size_t add = MIN(strlen(q->err_details) + 1, cap - r.err_len);
-		char *e = realloc(r.err, r.err_len + add);
-
-		if (e) {
-			memcpy(e + r.err_len, q->err_details, add - 1);
-			e[r.err_len + add - 1] = '\n';
-			r.err = e;
-			r.err_len += add;
-		}
+	} else {
+		/* What the instance wrote (hot.c took it from its pipes);
+		 * a runtime's uncaught error is in its stderr. */
+		r.out = TAKE_PTR(q->hx.log[0]);
+		r.out_len = q->hx.log_len[0];
+		r.err = TAKE_PTR(q->hx.log[1]);
+		r.err_len = q->hx.log_len[1];
+		r.log_truncated = q->hx.log_trunc;
 	}
 	records_submit(g, &r);
 }
@@ -530,7 +525,6 @@ invoke_fail(struct req *q, unsigned status, const char *code, const char *msg, c
 	json_decref(body);
 	q->err_code = code;
 	q->err_msg = msg;
-	q->err_details = details;
 	q->resp_bytes = text ? strlen(text) : 0;
 	invoke_report(q, status,
 		      status == 429 ? "throttled"

@@ -9,6 +9,10 @@
  * retention_days, a small batch at a time, so pruning never holds writers
  * up for long.
  *
+ * The writer also fills the logs?follow=1 streams (follow.c): each
+ * committed batch goes to them, and between batches it reads the pages a
+ * new (or slow) stream needs.
+ *
  * INVARIANT: records_submit never blocks on anything but the ring's mutex;
  * a full ring drops the record, counts it (records_dropped_total) and logs
  * at most once a second.  Records queued at shutdown are written before
@@ -94,7 +98,7 @@ writer_main(void *arg)
 		int r;
 
 		pthread_mutex_lock(&rs->lock);
-		while (rs->count == 0 && !rs->flush) {
+		while (rs->count == 0 && !rs->flush && !follow_paging(rs->gw)) {
 			struct timespec ts;
 			uint64_t now = now_mono_us();
 
@@ -121,12 +125,16 @@ writer_main(void *arg)
 				atomic_fetch_add(&rs->failed, n);
 				log_err("cannot write %zu invocation records: %s", n,
 					store_errmsg(rs->db));
-			} else
+			} else {
 				atomic_fetch_add(&rs->written, n);
+				follow_push(rs->gw, batch, n);
+			}
 			for (size_t i = 0; i < n; i++)
 				record_free(&batch[i]);
 		} else if (now_mono_us() >= rs->next_prune_us)
 			prune(rs);
+		follow_page(rs->gw, rs->db);
+		follow_beat(rs->gw);
 	}
 	free(batch);
 	return NULL;
@@ -161,7 +169,7 @@ records_start(struct gw *g)
 	}
 	pthread_mutex_init(&rs->lock, NULL);
 	pthread_cond_init(&rs->cond, NULL);
-	if (pthread_create(&rs->thread, NULL, writer_main, rs) != 0) {
+	if (follow_init(g) < 0 || pthread_create(&rs->thread, NULL, writer_main, rs) != 0) {
 		store_close(rs->db);
 		free(rs->ring);
 		free(rs);
@@ -217,6 +225,18 @@ records_flush(struct gw *g)
 	pthread_cond_signal(&rs->cond);
 	pthread_mutex_unlock(&rs->lock);
 	pthread_join(rs->thread, NULL);
+}
+
+void
+records_kick(struct gw *g)
+{
+	struct records *rs = g->records;
+
+	if (!rs)
+		return;
+	pthread_mutex_lock(&rs->lock);
+	pthread_cond_signal(&rs->cond);
+	pthread_mutex_unlock(&rs->lock);
 }
 
 void

@@ -273,10 +273,9 @@ store_record_get(struct store *s, int64_t tenant_id, const char *tenant, const c
 	return 0;
 }
 
-/* Append one record's log text, a line per element, to lines. */
-static int
-add_lines(json_t *lines, int64_t seq, const char *id, int64_t version, int64_t started_us,
-	  const char *stream, const char *text, size_t len)
+int
+store_log_lines(json_t *lines, int64_t seq, const char *id, int64_t version, int64_t started_us,
+		const char *stream, const char *text, size_t len)
 {
 	size_t i = 0;
 
@@ -326,8 +325,8 @@ store_records_logs(struct store *s, int64_t tenant_id, const char *fn, int64_t a
 		for (int c = 4; c <= 5; c++) {
 			const void *b = sqlite3_column_blob(st, c);
 
-			if (b && add_lines(lines, seq, id, v, t, c == 4 ? "stdout" : "stderr", b,
-					   (size_t)sqlite3_column_bytes(st, c)) < 0) {
+			if (b && store_log_lines(lines, seq, id, v, t, c == 4 ? "stdout" : "stderr",
+						 b, (size_t)sqlite3_column_bytes(st, c)) < 0) {
 				json_decref(lines);
 				return -ENOMEM;
 			}

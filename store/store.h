@@ -295,6 +295,10 @@ int store_record_get(struct store *s, int64_t tenant_id, const char *tenant, con
  * "text"}], "cursor": last seq seen (after_seq when none)}. */
 int store_records_logs(struct store *s, int64_t tenant_id, const char *fn, int64_t after_seq,
 		       int64_t since_us, unsigned limit, json_t **out);
+/* Append one record's log text (one stream) to lines, an element per line
+ * as in store_records_logs.  0 or -ENOMEM. */
+int store_log_lines(json_t *lines, int64_t seq, const char *id, int64_t version, int64_t started_us,
+		    const char *stream, const char *text, size_t len);
 /* Delete at most batch records started before before_us.  Returns how
  * many were deleted, or -errno. */
 int store_records_prune(struct store *s, int64_t before_us, unsigned batch);

@@ -70,10 +70,7 @@ struct inst {
 	uint64_t init_ms;     /* init timeout, for the message */
 	uint64_t next_try_us; /* next connection attempt while starting */
 	uint64_t try_gap_us;
-	int run_fd;      /* the sandbox's /run mount, where it listens */
-	int log_fd;      /* read end of the handler's stdout+stderr pipe */
-	char tail[2048]; /* the last bytes it wrote (init failures quote them) */
-	size_t tail_len;
+	int run_fd; /* the sandbox's /run mount, where it listens */
 };
 
 /* Instance cgroups whose rmdir found processes still exiting. */
@@ -245,7 +242,6 @@ netns_give_back(struct wk *w, uid_t uid, int fd)
 	w->nnetns++;
 }
 static void pool_top_up(struct wk *w);
-static void hot_drain_log(struct inst *it);
 static void hot_gone(struct wk *w, struct inst *it, int init_status);
 static void hot_try_ready(struct wk *w, struct inst *it, uint64_t now);
 static int inst_launch(struct wk *w, struct inst *it, struct sb_spec *sp,
@@ -291,7 +287,7 @@ start_invocation(struct wk *w, struct msg_in *in)
 	it->uid = (uid_t)iv.uid;
 	it->max_output = iv.max_output;
 	it->max_log = iv.max_log;
-	it->run_fd = it->log_fd = -1;
+	it->run_fd = -1;
 	spec_from(w, &iv, &sp, &lim);
 	sp.stdin_fd = iv.body_fd;
 	sp.stdout_fd = out_fd;
@@ -437,34 +433,6 @@ hot_send(struct wk *w, uint16_t type, uint64_t id, uint64_t result, uint64_t cod
 			 strerror(-r));
 }
 
-/* Keep reading the handler's output so it never blocks on a full pipe;
- * only the last bytes are kept, for an init failure's message. */
-static void
-hot_drain_log(struct inst *it)
-{
-	char buf[4096];
-	ssize_t n;
-
-	while (it->log_fd >= 0 && (n = read(it->log_fd, buf, sizeof(buf))) > 0) {
-		size_t k = (size_t)n, cap = sizeof(it->tail) - 1;
-
-		if (k >= cap) {
-			memcpy(it->tail, buf + k - cap, cap);
-			it->tail_len = cap;
-		} else {
-			if (it->tail_len + k > cap) {
-				size_t drop = it->tail_len + k - cap;
-
-				memmove(it->tail, it->tail + drop, it->tail_len - drop);
-				it->tail_len -= drop;
-			}
-			memcpy(it->tail + it->tail_len, buf, k);
-			it->tail_len += k;
-		}
-		it->tail[it->tail_len] = 0;
-	}
-}
-
 /* While starting: does it accept yet?  Tries every 0.25 ms, then every
  * 1 ms: a failed try is one openat2, cheap next to any start-up. */
 static void
@@ -498,7 +466,6 @@ hot_gone(struct wk *w, struct inst *it, int init_status)
 	int hs = it->have_status ? it->hstatus : init_status;
 	uint64_t result, code = 0;
 
-	hot_drain_log(it);
 	(void)sb_cgroup_stats(w->cg, it->cg, &st);
 	msg[0] = 0;
 	if (st.oom_kills > it->oom_base)
@@ -507,9 +474,8 @@ hot_gone(struct wk *w, struct inst *it, int init_status)
 		result = INVOKE_INIT_FAILED;
 		(void)str_printf(msg, sizeof(msg),
 				 "the handler did not accept connections on $FAAS_LISTEN (%s) "
-				 "within %llu ms%s%s",
-				 SB_LISTEN_PATH, (unsigned long long)it->init_ms,
-				 it->tail_len ? "; its output ended with:\n" : "", it->tail);
+				 "within %llu ms",
+				 SB_LISTEN_PATH, (unsigned long long)it->init_ms);
 	} else if (it->stopping)
 		result = INVOKE_STOPPED;
 	else if (!it->ready) {
@@ -517,19 +483,13 @@ hot_gone(struct wk *w, struct inst *it, int init_status)
 		code = WIFEXITED(hs) ? (uint64_t)WEXITSTATUS(hs) : 128u + (uint64_t)WTERMSIG(hs);
 		(void)str_printf(msg, sizeof(msg),
 				 "the handler exited with status %llu before it "
-				 "accepted connections on $FAAS_LISTEN%s%s",
-				 (unsigned long long)code,
-				 it->tail_len ? "; its output ended with:\n" : "", it->tail);
+				 "accepted connections on $FAAS_LISTEN",
+				 (unsigned long long)code);
 	} else if (WIFSIGNALED(hs))
 		result = INVOKE_SIGNALED, code = (uint64_t)WTERMSIG(hs);
 	else
 		result = INVOKE_EXITED, code = (uint64_t)WEXITSTATUS(hs);
 	hot_send(w, MSG_HOT_GONE, it->hot_id, result, code, 0, msg, -1);
-	if (it->log_fd >= 0) {
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, it->log_fd, NULL);
-		close(it->log_fd);
-		it->log_fd = -1;
-	}
 	if (it->run_fd >= 0)
 		close(it->run_fd);
 	it->run_fd = -1;
@@ -549,7 +509,7 @@ hot_start(struct wk *w, struct msg_in *in)
 	struct sb_limits lim;
 	struct inst *it;
 	const char *env[MSG_MAX_ENV + 2];
-	int pv[2] = { -1, -1 }, null_fd = -1, r;
+	int null_fd = -1, r;
 
 	invocation_decode(w, in, &iv);
 	if (iv.runtime != RUNTIME_HTTP && iv.runtime != RUNTIME_PYTHON3 &&
@@ -569,13 +529,9 @@ hot_start(struct wk *w, struct msg_in *in)
 	it->init_ms = iv.timeout_ms;
 	it->run_fd = sb_run_new(it->uid);
 	r = it->run_fd < 0 ? it->run_fd : 0;
-	if (r == 0 && pipe2(pv, O_CLOEXEC) < 0)
-		r = -errno;
 	if (r == 0 && (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
 		r = -errno;
 	if (r == 0) {
-		it->log_fd = pv[0];
-		(void)fcntl(it->log_fd, F_SETFL, O_NONBLOCK);
 		spec_from(w, &iv, &sp, &lim);
 		if (iv.runtime == RUNTIME_PYTHON3) {
 			sp.handler = py_argv[0];
@@ -589,9 +545,10 @@ hot_start(struct wk *w, struct msg_in *in)
 		env[iv.nenv] = listen_env;
 		env[iv.nenv + 1] = NULL;
 		sp.env = env;
+		/* The gateway reads the handler's output (its pipes). */
 		sp.stdin_fd = null_fd;
-		sp.stdout_fd = pv[1];
-		sp.stderr_fd = pv[1];
+		sp.stdout_fd = iv.out_fd;
+		sp.stderr_fd = iv.err_fd;
 		sp.run_fd = it->run_fd;
 		it->start_us = now_mono_us();
 		it->deadline_us = it->start_us + iv.timeout_ms * 1000;
@@ -600,13 +557,7 @@ hot_start(struct wk *w, struct msg_in *in)
 	}
 	if (null_fd >= 0)
 		close(null_fd);
-	if (pv[1] >= 0)
-		close(pv[1]);
 	if (r == 0) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = it };
-
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, it->log_fd, &ev) < 0)
-			log_warn("epoll add: %s", strerror(errno));
 		log_debug("hot instance %llu of %s/%s v=%llu pid=%d cgroup=%s",
 			  (unsigned long long)iv.id, iv.tenant, iv.function,
 			  (unsigned long long)iv.version, it->pid, it->cg);
@@ -614,8 +565,6 @@ hot_start(struct wk *w, struct msg_in *in)
 	}
 	log_err("hot sandbox for %s/%s failed: %s", iv.tenant, iv.function, strerror(-r));
 	hot_send(w, MSG_HOT_GONE, iv.id, INVOKE_SPAWN_FAILED, (uint64_t)-r, 0, NULL, -1);
-	if (pv[0] >= 0)
-		close(pv[0]);
 	if (it->run_fd >= 0)
 		close(it->run_fd);
 	free(it);
@@ -730,8 +679,6 @@ inst_event(struct wk *w, struct inst *it)
 
 	if (it->ended)
 		return; /* its other fd, in the same batch of events */
-	if (it->hot)
-		hot_drain_log(it);
 	if (!it->reported && it->sync_fd >= 0) {
 		n = recv(it->sync_fd, &hs, sizeof(hs), MSG_DONTWAIT);
 		if (n == (ssize_t)sizeof(hs) && it->hot) {

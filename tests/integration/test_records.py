@@ -90,6 +90,97 @@ def test_hot_records_cold_then_warm(faasd):
     assert all(r["status"] == "ok" and r["response_bytes"] == 3 for r in recs)
 
 
+LOGGING_PY = r"""
+import sys, threading
+print("init says hello")
+sys.stderr.write("init warns\n")
+def handler(event, context):
+    print("handling " + event["path"])
+    sys.stderr.write("err " + event["path"] + "\n")
+    if event["path"] == "/later":
+        # written once the answer is out: the instance is idle by then
+        threading.Timer(0.2, lambda: print("late line", flush=True)).start()
+    if event["path"] == "/flood":
+        sys.stdout.write("y" * 300000)
+    if event["path"] == "/boom":
+        raise ValueError("bad input")
+    return {"statusCode": 200, "body": "ok"}
+"""
+
+LOGGING_JS = r"""
+console.log('node init');
+exports.handler = async (event) => {
+    console.log('node handling ' + event.path);
+    console.error('node err');
+    return { statusCode: 200, body: 'ok' };
+};
+"""
+
+
+def call_rec(d, tok, tenant, path):
+    s, h, body = d.call("GET", path, tok)
+    return s, h, record(d, tok, tenant, h["x-faas-invocation-id"])
+
+
+def test_hot_instances_output_in_their_records(faasd):
+    tok = faasd.tenant("rhlog")
+    faasd.deploy("rhlog", tok, "py", {"app.py": LOGGING_PY}, runtime="python3",
+                 handler="app.handler")
+    s, h, r = call_rec(faasd, tok, "rhlog", "/fn/rhlog/py/a")
+    assert s == 200 and h["x-faas-cold"] == "1"
+    # the cold start keeps its init output, then its own lines
+    assert r["logs"]["stdout"] == "init says hello\nhandling /a\n", r["logs"]
+    assert r["logs"]["stderr"] == "init warns\nerr /a\n", r["logs"]
+    s, h, r = call_rec(faasd, tok, "rhlog", "/fn/rhlog/py/b")
+    assert s == 200 and h["x-faas-cold"] == "0"
+    assert r["logs"] == {"stdout": "handling /b\n", "stderr": "err /b\n"}, "only its own"
+    assert r["truncated"] == {"stdout": False, "stderr": False}
+    # a line written while idle goes to the next invocation of the instance
+    s, h, r = call_rec(faasd, tok, "rhlog", "/fn/rhlog/py/later")
+    assert r["logs"]["stdout"] == "handling /later\n"
+    time.sleep(0.6)
+    s, h, r = call_rec(faasd, tok, "rhlog", "/fn/rhlog/py/c")
+    assert r["logs"]["stdout"] == "late line\nhandling /c\n", r["logs"]
+    # far more than the pipe holds, past the cap: kept up to the cap, the
+    # rest read and dropped (the handler never blocks), the next call clean
+    s, h, r = call_rec(faasd, tok, "rhlog", "/fn/rhlog/py/flood")
+    assert s == 200
+    assert len(r["logs"]["stdout"]) == 65536 and r["truncated"]["stdout"] is True
+    assert r["logs"]["stdout"].startswith("handling /flood\nyyy")
+    s, h, r = call_rec(faasd, tok, "rhlog", "/fn/rhlog/py/d")
+    assert r["logs"]["stdout"] == "handling /d\n" and r["truncated"]["stdout"] is False
+    # an uncaught exception: the runtime's report is in the record's stderr
+    s, h, r = call_rec(faasd, tok, "rhlog", "/fn/rhlog/py/boom")
+    assert s == 502 and r["status"] == "error"
+    assert r["logs"]["stderr"].startswith("err /boom\n[ERROR] ValueError: bad input\n")
+    assert "Traceback" in r["logs"]["stderr"]
+    # the lines API gives them by stream
+    s, doc = api(faasd, tok, "rhlog/functions/py/logs?since=1h")
+    assert s == 200
+    mine = [(ln["stream"], ln["text"]) for ln in doc["lines"]
+            if ln["invocation_id"] == h["x-faas-invocation-id"]]
+    assert ("stdout", "handling /boom") in mine and ("stderr", "err /boom") in mine, mine
+
+    faasd.deploy("rhlog", tok, "js", {"index.js": LOGGING_JS}, runtime="node",
+                 handler="index.handler")
+    s, h, r = call_rec(faasd, tok, "rhlog", "/fn/rhlog/js/x")
+    assert s == 200
+    assert r["logs"]["stdout"] == "node init\nnode handling /x\n", r["logs"]
+    assert r["logs"]["stderr"] == "node err\n"
+
+
+def test_hot_init_failure_output_in_its_record(faasd):
+    tok = faasd.tenant("rinit")
+    faasd.deploy("rinit", tok, "bad",
+                 {"app.py": "print('starting up')\nimport no_such_module\n"},
+                 runtime="python3", handler="app.handler")
+    s, h, r = call_rec(faasd, tok, "rinit", "/fn/rinit/bad")
+    assert s == 502 and r["error"]["code"] == "function_init_failed", r
+    assert r["logs"]["stdout"] == "starting up\n"
+    assert "no_such_module" in r["logs"]["stderr"]
+    assert "no_such_module" in r["error"]["message"], "the message quotes its output"
+
+
 def test_listing_filters_pages_and_bad_queries(faasd):
     tok = faasd.tenant("rlist")
     faasd.deploy("rlist", tok, "a", sh("printf 'ok'\n"))
@@ -258,6 +349,138 @@ def test_follow_picks_up_new_lines(faasd, faasctl, tmp_path):
         assert p.wait(10) == 0
 
 
+def test_faasctl_follow_reconnects_after_a_restart(fresh_faasd, tmp_path):
+    import socket
+    import subprocess
+    from conftest import FAASCTL
+    with socket.socket() as so:  # a port to come back on
+        so.bind(("127.0.0.1", 0))
+        port = so.getsockname()[1]
+    d = fresh_faasd().start(("--listen", "127.0.0.1:%d" % port))
+    tok = d.tenant("rre")
+    d.deploy("rre", tok, "f", sh("echo \"hello $QUERY_STRING\" >&2\nprintf ok\n"))
+    d.call("GET", "/fn/rre/f?one", tok)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "FAASCTL_URL": d.url, "FAASCTL_TOKEN": tok,
+           "FAASCTL_CONFIG": str(tmp_path / "c.json")}
+    p = subprocess.Popen([FAASCTL, "--json", "logs", "f", "--follow", "--since", "1h"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        assert json.loads(p.stdout.readline())["text"] == "hello one"
+        assert d.stop() == 0
+        d.start(("--listen", "127.0.0.1:%d" % port))
+        d.call("GET", "/fn/rre/f?two", tok)
+        line = json.loads(p.stdout.readline())
+        assert line["text"] == "hello two", "after the cursor: nothing twice"
+    finally:
+        p.send_signal(2)
+        assert p.wait(10) == 0
+    assert "reconnecting" in p.stderr.read()
+    r = subprocess.run([FAASCTL, "logs", "f", "--follow", "--since", "whenever"], env=env,
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "since" in r.stderr, "a refused stream is not retried"
+    assert d.stop() == 0
+
+
+class Stream:
+    """GET …/logs?follow=1, read a JSON line at a time (blank keep-alives
+    skipped)."""
+
+    def __init__(self, d, tok, path, timeout=10):
+        import http.client
+        self.conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
+        self.conn.request("GET", "/v1/tenants/" + path,
+                          headers={"Authorization": "Bearer " + tok})
+        self.resp = self.conn.getresponse()
+
+    def next(self):
+        while True:
+            line = self.resp.readline()
+            if not line:
+                return None  # the stream ended
+            if line.strip():
+                return json.loads(line)
+
+    def close(self):
+        self.conn.close()
+
+
+def test_follow_stream_serves_new_lines_and_resumes(fresh_faasd):
+    d = fresh_faasd().start()
+    tok = d.tenant("rstr")
+    other = d.tenant("rstr2")
+    d.deploy("rstr", tok, "f", sh("echo \"hello $QUERY_STRING\" >&2\nprintf ok\n"))
+    d.deploy("rstr2", other, "f", sh("echo \"other $QUERY_STRING\" >&2\nprintf ok\n"))
+    s, h, _ = d.call("GET", "/fn/rstr/f?past", tok)
+    record(d, tok, "rstr", h["x-faas-invocation-id"])
+    st = Stream(d, tok, "rstr/functions/f/logs?follow=1&since=1h")
+    assert st.resp.status == 200
+    assert st.resp.getheader("Content-Type") == "application/x-ndjson"
+    first = st.next()
+    assert first["text"] == "hello past" and first["stream"] == "stderr"
+    # lines that come later, in order; another tenant's same-named function
+    # never shows up
+    for i in range(3):
+        d.call("GET", "/fn/rstr2/f?x%d" % i, other)
+        s, h, _ = d.call("GET", "/fn/rstr/f?n%d" % i, tok)
+        ln = st.next()
+        assert ln["text"] == "hello n%d" % i, ln
+        assert ln["invocation_id"] == h["x-faas-invocation-id"]
+        last = ln["seq"]
+    st.close()
+    # resumed from its cursor: what came meanwhile, nothing twice
+    d.call("GET", "/fn/rstr/f?gap", tok)
+    st = Stream(d, tok, "rstr/functions/f/logs?follow=1&since=seq:%d" % last)
+    assert st.next()["text"] == "hello gap"
+    d.call("GET", "/fn/rstr/f?after", tok)
+    assert st.next()["text"] == "hello after"
+    # other tenants' tokens, bad values: refused as for the page answer
+    s, doc = api(d, other, "rstr/functions/f/logs?follow=1")
+    assert s == 403
+    for q in ("follow=yes", "follow=1&since=seq:-1", "follow=1&limit=0"):
+        s, doc = api(d, tok, "rstr/functions/f/logs?" + q)
+        assert s == 400 and doc["error"]["code"] == "invalid_query", (q, doc)
+    s, doc = api(d, tok, "rstr/functions/nope/logs?follow=1")
+    assert s == 404
+    # faasd stopping ends the stream at once (no drain wait for it)
+    t0 = time.time()
+    assert d.stop() == 0
+    assert st.next() is None
+    assert time.time() - t0 < 5
+    st.close()
+
+
+def test_follow_stream_slow_reader_loses_nothing(fresh_faasd):
+    """A reader far behind (megabytes of lines) gets every line once, in
+    order: the writer stops buffering for it and pages from SQLite."""
+    d = fresh_faasd("log_level = debug\n").start()
+    tok = d.tenant("rslow")
+    # 64 KiB of stderr per call: 1024 lines of 63 characters and a newline
+    d.deploy("rslow", tok, "f", sh(
+        "awk -v q=\"$QUERY_STRING\" 'BEGIN { for (i = 0; i < 1024; i++) "
+        "printf \"%s %057d\\n\", q, i }' >&2\nprintf ok\n"))
+    st = Stream(d, tok, "rslow/functions/f/logs?follow=1", timeout=60)
+    assert st.resp.status == 200
+    ids = []
+    for i in range(120):  # 7.5 MiB of lines, more than the sockets hold
+        s, h, _ = d.call("GET", "/fn/rslow/f?c%03d" % i, tok)
+        assert s == 200
+        ids.append(h["x-faas-invocation-id"])
+    got, seqs = {}, []
+    while len(seqs) < 120 * 1024:
+        ln = st.next()
+        assert ln is not None, "stream ended after %d lines" % len(seqs)
+        seqs.append(ln["seq"])
+        got.setdefault(ln["invocation_id"], []).append(ln["text"])
+    st.close()
+    assert seqs == sorted(seqs), "in commit order"
+    assert list(got) == ids, "every invocation, once, in order"
+    for i, inv in enumerate(ids):
+        assert got[inv] == ["c%03d %057d" % (i, n) for n in range(1024)], inv
+    assert "fell behind" in d.log_text(), "the paging path was taken"
+    assert d.stop() == 0
+
+
 def test_log_cap_report_off_and_records_off(fresh_faasd):
     d = fresh_faasd("max_log_bytes = 1024\nreport_log = off\n").start()
     tok = d.tenant("cap")
@@ -277,6 +500,8 @@ def test_log_cap_report_off_and_records_off(fresh_faasd):
     time.sleep(0.5)
     s, doc = api(d, tok, "cap/invocations/" + h["x-faas-invocation-id"])
     assert s == 404, "records = off keeps none"
+    s, doc = api(d, tok, "cap/functions/big/logs?follow=1")
+    assert s == 409 and doc["error"]["code"] == "records_off", doc
     assert "REPORT id=%s" % h["x-faas-invocation-id"] in d.log_text()
     assert d.stop() == 0
 

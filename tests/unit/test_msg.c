@@ -174,15 +174,29 @@ main(void)
 		is_int(msg_hot_decode(&in, &h), -EBADMSG, "stop with a field it has not refused");
 		msg_in_free(&in);
 
-		/* MSG_HOT_START carries MSG_INVOKE's fields, without a body. */
+		/* MSG_HOT_START carries MSG_INVOKE's fields, without a body,
+		 * and the write ends of the stdout and stderr pipes. */
 		invoke_msg(&m, fd, false);
 		m.type = MSG_HOT_START;
 		msg_put_u64(&m, MSG_T_HAS_BODY, 0);
+		msg_put_fd(&m, fd);
+		msg_put_fd(&m, fd);
 		msg_send(sv[0], &m);
 		msg_out_free(&m);
 		msg_recv(sv[1], &in);
 		is_int(msg_invoke_decode(&in, &iv), 0, "hot start decoded");
 		ok(iv.body_fd == -1 && iv.nenv == 2, "hot start: no body, env");
+		ok(iv.out_fd >= 0 && iv.err_fd >= 0 && iv.out_fd != iv.err_fd,
+		   "hot start: its stdout and stderr pipes");
+		msg_in_free(&in);
+		invoke_msg(&m, fd, false);
+		m.type = MSG_HOT_START;
+		msg_put_u64(&m, MSG_T_HAS_BODY, 0);
+		msg_put_fd(&m, fd);
+		msg_send(sv[0], &m);
+		msg_out_free(&m);
+		msg_recv(sv[1], &in);
+		is_int(msg_invoke_decode(&in, &iv), -EBADMSG, "hot start with one pipe refused");
 		msg_in_free(&in);
 		invoke_msg(&m, fd, true);
 		m.type = MSG_HOT_START;
