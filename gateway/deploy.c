@@ -539,6 +539,7 @@ deploy_main(void *arg)
 	struct gw *g = arg;
 	struct deployer *d = g->deploy;
 
+	gw_thread_name("gw-deploy");
 	for (;;) {
 		struct timespec ts;
 		bool kicked;

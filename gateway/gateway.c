@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -297,11 +298,19 @@ work_push(struct req *q)
 	pthread_mutex_unlock(&w->lock);
 }
 
+void
+gw_thread_name(const char *name)
+{
+	(void)prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
 static void *
 work_main(void *arg)
 {
 	struct gw *g = arg;
 	struct gw_work *w = &g->work;
+
+	gw_thread_name("gw-api");
 
 	for (;;) {
 		struct req *q;
@@ -437,9 +446,10 @@ io_main(void *arg)
 {
 	struct gw *g = arg;
 	struct epoll_event evs[16];
-
 	uint64_t next_tick = 0;
 	int wait_ms = 0;
+
+	gw_thread_name("gw-io");
 
 	for (;;) {
 		int n = epoll_wait(g->epfd, evs, ARRAY_SIZE(evs), wait_ms);
@@ -503,6 +513,7 @@ loop_main(void *arg)
 	bool quiesced = false;
 
 	this_loop = (int)lp->index;
+	gw_thread_name("gw-loop");
 	for (;;) {
 		MHD_UNSIGNED_LONG_LONG to = 1000;
 		int ms = 1000, n;

@@ -424,6 +424,8 @@ enum MHD_Result code_finish(struct req *q);
  * q's event loop, that loop is woken too (MHD's own signal does not reach
  * an externally run daemon's loop). */
 void gw_resume(struct req *q);
+/* Name the calling thread (top -H, perf, /proc/PID/task/TID/comm). */
+void gw_thread_name(const char *name);
 
 /* gateway.c: for a declared Content-Length over q->body_limit, either
  * queue the 413 now (returns true, *ret set) or mark the request so the body

@@ -226,15 +226,22 @@ build_env(struct req *q, struct msg_out *m)
 	invoke_env_put(m, "FAAS_TIMEOUT_S", buf);
 }
 
+/* A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then 74
+ * random bits.  Time-ordered, so the records' id index grows at its right
+ * edge instead of taking each insert to a random page (a random id costs
+ * the writer a page read and a page write per record in a large table). */
 static void
 make_invocation_id(char out[40])
 {
 	uint8_t b[16];
+	uint64_t ms = now_wall_ms();
 	char h[33];
 
 	unique_bytes(b, sizeof(b));
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* UUID version 4 */
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	for (int i = 0; i < 6; i++)
+		b[i] = (uint8_t)(ms >> (40 - 8 * i));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x70); /* version 7 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
 	hex_encode(b, sizeof(b), h);
 	snprintf(out, 40, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }

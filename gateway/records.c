@@ -29,6 +29,11 @@
 #include "util.h"
 
 #define RECORDS_BATCH     1024
+/* A record waits at most this long for others to share its transaction:
+ * each commit writes the last page of the table and of every index to the
+ * WAL, so a transaction per handful of records cost more than the records
+ * (bench/records.sh: writer CPU per record). */
+#define RECORDS_LINGER_US 20000u
 #define PRUNE_BATCH       500
 #define PRUNE_INTERVAL_US (3600ull * 1000000ull)
 
@@ -39,7 +44,8 @@ struct records {
 	pthread_cond_t cond;
 	struct store_record *ring;
 	size_t cap, head, count;
-	bool flush; /* shutting down: write what is queued, then stop */
+	bool flush;         /* shutting down: write what is queued, then stop */
+	uint64_t oldest_us; /* when the oldest record queued came */
 	pthread_t thread;
 	_Atomic uint64_t dropped, written, failed;
 	_Atomic uint64_t last_drop_log_us;
@@ -83,12 +89,23 @@ prune(struct records *rs)
 	rs->next_prune_us = n == PRUNE_BATCH ? 0 : now_mono_us() + PRUNE_INTERVAL_US;
 }
 
+/* Wait on rs->cond (rs->lock held) until woken or the monotonic time t. */
+static void
+cond_wait_until(struct records *rs, uint64_t t)
+{
+	struct timespec ts = { .tv_sec = (time_t)(t / 1000000u),
+			       .tv_nsec = (long)(t % 1000000u) * 1000 };
+
+	pthread_cond_timedwait(&rs->cond, &rs->lock, &ts);
+}
+
 static void *
 writer_main(void *arg)
 {
 	struct records *rs = arg;
 	struct store_record *batch = calloc(RECORDS_BATCH, sizeof(*batch));
 
+	gw_thread_name("gw-records");
 	if (!batch) {
 		log_err("record writer: out of memory; invocation records are not kept");
 		return NULL;
@@ -99,15 +116,15 @@ writer_main(void *arg)
 
 		pthread_mutex_lock(&rs->lock);
 		while (rs->count == 0 && !rs->flush && !follow_paging(rs->gw)) {
-			struct timespec ts;
-			uint64_t now = now_mono_us();
-
-			if (now >= rs->next_prune_us)
+			if (now_mono_us() >= rs->next_prune_us)
 				break;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1; /* look at the prune clock now and then */
-			pthread_cond_timedwait(&rs->cond, &rs->lock, &ts);
+			/* look at the prune clock now and then */
+			cond_wait_until(rs, now_mono_us() + 1000000u);
 		}
+		/* A few records: give others a moment to join them. */
+		while (rs->count > 0 && rs->count < RECORDS_BATCH && !rs->flush &&
+		       now_mono_us() < rs->oldest_us + RECORDS_LINGER_US)
+			cond_wait_until(rs, rs->oldest_us + RECORDS_LINGER_US);
 		if (rs->count == 0 && rs->flush) {
 			pthread_mutex_unlock(&rs->lock);
 			break;
@@ -168,7 +185,14 @@ records_start(struct gw *g)
 		return r;
 	}
 	pthread_mutex_init(&rs->lock, NULL);
-	pthread_cond_init(&rs->cond, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* as now_mono_us */
+		pthread_cond_init(&rs->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (follow_init(g) < 0 || pthread_create(&rs->thread, NULL, writer_main, rs) != 0) {
 		store_close(rs->db);
 		free(rs->ring);
@@ -194,8 +218,11 @@ records_submit(struct gw *g, struct store_record *r)
 	if (!full) {
 		rs->ring[(rs->head + rs->count) % rs->cap] = *r;
 		rs->count++;
-		/* Wake the writer once per burst: it takes all there is. */
+		/* Wake the writer at a burst's start (it lingers for more)
+		 * and when a whole batch is there. */
 		if (rs->count == 1)
+			rs->oldest_us = now_mono_us();
+		if (rs->count == 1 || rs->count == RECORDS_BATCH)
 			pthread_cond_signal(&rs->cond);
 	}
 	pthread_mutex_unlock(&rs->lock);

@@ -349,15 +349,19 @@ store_records_prune(struct store *s, int64_t before_us, unsigned batch)
 	LOCKED(s);
 
 	/* A bounded batch per call: each is a short transaction, so writers
-	 * between batches never wait long. */
+	 * between batches never wait long.  The candidates are the oldest
+	 * batch records by seq (the order of writing; no index on started_us
+	 * to keep up): those started before before_us go.  A record written
+	 * late (a long invocation) after one that is kept waits for the next
+	 * prune, at most timeout_s (900 s) behind its time. */
 	r = sq_prep(s,
-		    "DELETE FROM invocations WHERE seq IN (SELECT seq FROM invocations "
-		    "WHERE started_us < ? ORDER BY started_us LIMIT ?)",
+		    "DELETE FROM invocations WHERE seq IN (SELECT seq FROM (SELECT seq, "
+		    "started_us FROM invocations ORDER BY seq LIMIT ?) WHERE started_us < ?)",
 		    &st);
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(st, 1, before_us);
-	sqlite3_bind_int(st, 2, (int)batch);
+	sqlite3_bind_int(st, 1, (int)batch);
+	sqlite3_bind_int64(st, 2, before_us);
 	r = sq_done(s, st);
 	return r < 0 ? r : sqlite3_changes(s->db);
 }

@@ -124,6 +124,10 @@ migrate(struct store *s, char *diag, size_t n)
 	if (sqlite3_step(st) != SQLITE_ROW)
 		return sq_err(s, SQLITE_ERROR);
 	version = sqlite3_column_int(st, 0);
+	/* Done with it: a statement still open would keep a migration from
+	 * dropping a table ("database table is locked"). */
+	sqlite3_finalize(st);
+	st = NULL;
 	if (version > (int)store_migrations_count) {
 		(void)str_printf(
 			diag, n,

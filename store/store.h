@@ -299,8 +299,9 @@ int store_records_logs(struct store *s, int64_t tenant_id, const char *fn, int64
  * as in store_records_logs.  0 or -ENOMEM. */
 int store_log_lines(json_t *lines, int64_t seq, const char *id, int64_t version, int64_t started_us,
 		    const char *stream, const char *text, size_t len);
-/* Delete at most batch records started before before_us.  Returns how
- * many were deleted, or -errno. */
+/* Of the oldest batch records (by seq), delete those started before
+ * before_us.  Returns how many were deleted (fewer than batch: nothing
+ * more is due yet), or -errno. */
 int store_records_prune(struct store *s, int64_t before_us, unsigned batch);
 
 #endif

@@ -1,7 +1,9 @@
 /* Unit tests of store/records.c on a real SQLite file: batch inserts from a
  * second connection, tenant scoping, filters, cursor pages, logs as lines
- * (invalid UTF-8 made safe), pruning, a deleted tenant's records. */
+ * (invalid UTF-8 made safe), pruning, a deleted tenant's records, and
+ * migration 004 (the table rebuilt) keeping what a version 3 database held. */
 #include <errno.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -25,6 +27,66 @@ fill(struct store_record *r, int i, int64_t tid, const char *fn, const char *sta
 	r->http_status = strcmp(status, "ok") == 0 ? 200 : 502;
 	r->cold = i == 0;
 	r->mem_limit_mb = 128;
+}
+
+extern const char *const store_migrations[];
+
+/* A database as a faasd of schema version 3 left it, with one record;
+ * opened by this store, it is migrated and keeps the record. */
+static void
+migration_004(const char *dir)
+{
+	char path[256], diag[512];
+	sqlite3 *db;
+	struct store *s;
+	json_t *out;
+	int ok = 1;
+
+	snprintf(path, sizeof(path), "%s/old.db", dir);
+	ok &= sqlite3_open(path, &db) == SQLITE_OK;
+	for (int i = 0; i < 3; i++)
+		ok &= sqlite3_exec(db, store_migrations[i], NULL, NULL, NULL) == SQLITE_OK;
+	ok &= sqlite3_exec(db,
+			   "PRAGMA user_version = 3;"
+			   "INSERT INTO tenants (name, uid, created_at) VALUES ('old', 70000, 1);"
+			   "INSERT INTO invocations VALUES (7, 'old-1', 1, 'f', 2, 'live', 'http', "
+			   "1700000000000000, 1500, 0, 2, 'error', 502, 1, 900, 128, 10, 20, "
+			   "'function_error', 'it broke', 2, NULL, CAST('went wrong' AS BLOB))",
+			   NULL, NULL, NULL) == SQLITE_OK;
+	sqlite3_close(db);
+	ok(ok, "a version 3 database with a record");
+	is_int(store_open(path, &s, diag, sizeof(diag)), 0, "opened: migrated to the latest");
+	is_int(store_record_get(s, 1, "old", "old-1", &out), 0, "the record is still there");
+	is_int(json_integer_value(json_object_get(out, "seq")), 7, "…with its seq");
+	is_str(json_string_value(json_object_get(out, "status")), "error", "…its status");
+	is_str(json_string_value(json_object_get(json_object_get(out, "logs"), "stderr")),
+	       "went wrong", "…and its log");
+	json_decref(out);
+	store_close(s);
+	ok(sqlite3_open(path, &db) == SQLITE_OK, "reopen with sqlite3");
+	is_int(sqlite3_exec(
+		       db,
+		       "INSERT INTO invocations (id, tenant_id, function, version, trigger, "
+		       "started_us, duration_us, init_us, billed_ms, status, http_status, cold, "
+		       "mem_peak_kb, mem_limit_mb, request_bytes, response_bytes, log_truncated) "
+		       "VALUES ('x', 1, 'f', 1, 'http', 1, 1, 0, 1, 'bogus', 200, 0, 0, 128, 0, 0, 0)",
+		       NULL, NULL, NULL),
+	       SQLITE_CONSTRAINT, "the status CHECK still refuses what is not a status");
+	is_int(sqlite3_exec(db, "DELETE FROM tenants WHERE name = 'old'", NULL, NULL, NULL),
+	       SQLITE_OK, "delete the tenant");
+	{
+		sqlite3_stmt *st;
+		int n = -1;
+
+		if (sqlite3_prepare_v2(db, "SELECT count(*) FROM invocations", -1, &st, NULL) ==
+			    SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		is_int(n, 0, "the trigger took its records along");
+	}
+	sqlite3_close(db);
+	unlink(path);
 }
 
 static unsigned
@@ -163,6 +225,7 @@ main(void)
 
 	store_close(w);
 	store_close(s);
+	migration_004(dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/db-wal", dir);
 	unlink(path);
