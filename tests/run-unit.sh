@@ -11,7 +11,12 @@ for t in "$O"/tests/test_*; do
 		pass=$((pass + 1))
 	else
 		fail=$((fail + 1))
-		printf '%s\n' "$out" | grep -E '^(not ok|#)' | sed "s|^|$(basename "$t"): |"
+		if printf '%s\n' "$out" | grep -qE '^not ok'; then
+			printf '%s\n' "$out" | grep -E '^(not ok|#)' | sed "s|^|$(basename "$t"): |"
+		else
+			# no failed check: it crashed or a sanitizer spoke
+			printf '%s\n' "$out" | grep -vE '^ok ' | tail -n 15 | sed "s|^|$(basename "$t"): |"
+		fi
 	fi
 done
 for f in "$O"/fuzz/fuzz_*; do

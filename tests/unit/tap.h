@@ -11,10 +11,12 @@
 
 static int tap_n, tap_failed;
 
+/* cond is evaluated once (it may be a call with effects). */
 #define ok(cond, ...)                                                 \
 	do {                                                          \
+		int _ok = !!(cond);                                   \
 		tap_n++;                                              \
-		if (cond)                                             \
+		if (_ok)                                              \
 			printf("ok %d - ", tap_n);                    \
 		else {                                                \
 			tap_failed++;                                 \
@@ -22,7 +24,7 @@ static int tap_n, tap_failed;
 		}                                                     \
 		printf(__VA_ARGS__);                                  \
 		printf("\n");                                         \
-		if (!(cond))                                          \
+		if (!_ok)                                             \
 			printf("#   at %s:%d\n", __FILE__, __LINE__); \
 	} while (0)
 

@@ -40,21 +40,22 @@ migration_004(const char *dir)
 	sqlite3 *db;
 	struct store *s;
 	json_t *out;
-	int ok = 1;
+	int good = 1;
 
 	snprintf(path, sizeof(path), "%s/old.db", dir);
-	ok &= sqlite3_open(path, &db) == SQLITE_OK;
+	good &= sqlite3_open(path, &db) == SQLITE_OK;
 	for (int i = 0; i < 3; i++)
-		ok &= sqlite3_exec(db, store_migrations[i], NULL, NULL, NULL) == SQLITE_OK;
-	ok &= sqlite3_exec(db,
-			   "PRAGMA user_version = 3;"
-			   "INSERT INTO tenants (name, uid, created_at) VALUES ('old', 70000, 1);"
-			   "INSERT INTO invocations VALUES (7, 'old-1', 1, 'f', 2, 'live', 'http', "
-			   "1700000000000000, 1500, 0, 2, 'error', 502, 1, 900, 128, 10, 20, "
-			   "'function_error', 'it broke', 2, NULL, CAST('went wrong' AS BLOB))",
-			   NULL, NULL, NULL) == SQLITE_OK;
+		good &= sqlite3_exec(db, store_migrations[i], NULL, NULL, NULL) == SQLITE_OK;
+	good &= sqlite3_exec(
+			db,
+			"PRAGMA user_version = 3;"
+			"INSERT INTO tenants (name, uid, created_at) VALUES ('old', 70000, 1);"
+			"INSERT INTO invocations VALUES (7, 'old-1', 1, 'f', 2, 'live', 'http', "
+			"1700000000000000, 1500, 0, 2, 'error', 502, 1, 900, 128, 10, 20, "
+			"'function_error', 'it broke', 2, NULL, CAST('went wrong' AS BLOB))",
+			NULL, NULL, NULL) == SQLITE_OK;
 	sqlite3_close(db);
-	ok(ok, "a version 3 database with a record");
+	ok(good, "a version 3 database with a record");
 	is_int(store_open(path, &s, diag, sizeof(diag)), 0, "opened: migrated to the latest");
 	is_int(store_record_get(s, 1, "old", "old-1", &out), 0, "the record is still there");
 	is_int(json_integer_value(json_object_get(out, "seq")), 7, "…with its seq");
