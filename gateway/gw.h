@@ -337,6 +337,7 @@ struct hx {
 	char *log[2];
 	size_t log_len[2];
 	unsigned log_trunc;
+	bool log_taken;
 };
 
 /* Per-request state, created by the URI callback, freed when MHD completes. */

@@ -292,6 +292,11 @@ hot_log_event(struct gw *g, struct hlog *l)
 void
 hot_log_take(struct gw *g, struct hinst *in, struct req *q)
 {
+	/* Once per invocation: what comes after a streamed head (its record
+	 * is written then) is the next invocation's. */
+	if (q->hx.log_taken)
+		return;
+	q->hx.log_taken = true;
 	for (unsigned k = 0; k < 2; k++) {
 		struct hlog *l = &in->logs[k];
 
@@ -299,8 +304,6 @@ hot_log_take(struct gw *g, struct hinst *in, struct req *q)
 		hlog_drain(l, g->cfg.max_log_bytes, false);
 		if (!l->len && !l->trunc)
 			continue;
-		if (g->records && q->hx.log[k])
-			continue; /* it has its part (a stream's head): the next one's */
 		if (g->records) {
 			q->hx.log[k] = l->buf;
 			q->hx.log_len[k] = l->len;

@@ -169,6 +169,58 @@ def test_hot_instances_output_in_their_records(faasd):
     assert r["logs"]["stderr"] == "node err\n"
 
 
+STREAM_SRV = r"""#!/usr/bin/python3
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(os.environ["FAAS_LISTEN"])
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    buf = b""
+    while True:
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                break
+            buf += d
+        if b"\r\n\r\n" not in buf:
+            break
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        path = head.split(b" ")[1].decode()
+        if path != "/quiet":
+            sys.stderr.write("before head %s\n" % path)
+            sys.stderr.flush()
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        time.sleep(0.3)
+        sys.stderr.write("during stream %s\n" % path)
+        sys.stderr.flush()
+        c.sendall(b"4\r\nlast\r\n0\r\n\r\n")
+"""
+
+
+def test_streamed_answer_record_keeps_output_before_its_head(faasd):
+    """A streamed answer's record is written with its head: it keeps what
+    the handler wrote before the head; what it writes while streaming goes
+    to the instance's next invocation."""
+    tok = faasd.tenant("rstrm")
+    faasd.deploy("rstrm", tok, "s", {"srv.py": (STREAM_SRV, 0o755)}, runtime="http",
+                 handler="srv.py")
+    s, h, body = faasd.call("GET", "/fn/rstrm/s/one", tok)
+    assert s == 200 and body == b"firstlast"
+    r1 = record(faasd, tok, "rstrm", h["x-faas-invocation-id"])
+    s, h, body = faasd.call("GET", "/fn/rstrm/s/two", tok)
+    r2 = record(faasd, tok, "rstrm", h["x-faas-invocation-id"])
+    assert r1["logs"]["stderr"] == "before head /one\n", r1["logs"]
+    assert r2["logs"]["stderr"] == "during stream /one\nbefore head /two\n", r2["logs"]
+    # nothing before its head: still nothing of what came during it
+    s, h, body = faasd.call("GET", "/fn/rstrm/s/quiet", tok)
+    r3 = record(faasd, tok, "rstrm", h["x-faas-invocation-id"])
+    s, h, body = faasd.call("GET", "/fn/rstrm/s/three", tok)
+    r4 = record(faasd, tok, "rstrm", h["x-faas-invocation-id"])
+    assert r3["logs"]["stderr"] == "during stream /two\n", r3["logs"]
+    assert r4["logs"]["stderr"] == "during stream /quiet\nbefore head /three\n", r4["logs"]
+
+
 def test_hot_init_failure_output_in_its_record(faasd):
     tok = faasd.tenant("rinit")
     faasd.deploy("rinit", tok, "bad",
