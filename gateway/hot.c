@@ -35,7 +35,9 @@
  * an instance writes while starting goes to its first invocation (the
  * cold start), what it writes while idle to the next one.  Only the I/O
  * thread closes the pipes (at their end, or in hot_reap), so an event it
- * fetched never finds its struct hlog freed.
+ * fetched never finds its struct hlog freed.  The buffers are under the
+ * instance's log_lock, not g->lock: the I/O thread reads a flood of output
+ * without holding up the event loops.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -284,9 +286,10 @@ hlog_drain(struct hlog *l, size_t max, bool may_close)
 void
 hot_log_event(struct gw *g, struct hlog *l)
 {
-	pthread_mutex_lock(&g->lock);
+	/* The instance lives until hot_reap, which runs in this thread. */
+	pthread_mutex_lock(&l->inst->log_lock);
 	hlog_drain(l, g->cfg.max_log_bytes, true);
-	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_unlock(&l->inst->log_lock);
 }
 
 void
@@ -297,6 +300,7 @@ hot_log_take(struct gw *g, struct hinst *in, struct req *q)
 	if (q->hx.log_taken)
 		return;
 	q->hx.log_taken = true;
+	pthread_mutex_lock(&in->log_lock);
 	for (unsigned k = 0; k < 2; k++) {
 		struct hlog *l = &in->logs[k];
 
@@ -314,6 +318,7 @@ hot_log_take(struct gw *g, struct hinst *in, struct req *q)
 		l->len = 0;
 		l->trunc = false;
 	}
+	pthread_mutex_unlock(&in->log_lock);
 }
 
 /* "; its output ended with:\n" and the last bytes of its stderr (else of
@@ -325,13 +330,15 @@ hlog_tail(struct gw *g, struct hinst *in, char *out, size_t n)
 	size_t k;
 
 	*out = 0;
+	pthread_mutex_lock(&in->log_lock);
 	for (unsigned i = 0; i < 2; i++)
 		hlog_drain(&in->logs[i], g->cfg.max_log_bytes, false);
 	l = in->logs[1].len ? &in->logs[1] : &in->logs[0];
-	if (!l->len)
-		return;
 	k = MIN(l->len, (size_t)2047);
-	(void)str_printf(out, n, "; its output ended with:\n%.*s", (int)k, l->buf + l->len - k);
+	if (k)
+		(void)str_printf(out, n, "; its output ended with:\n%.*s", (int)k,
+				 l->buf + l->len - k);
+	pthread_mutex_unlock(&in->log_lock);
 }
 
 /* Take an instance out of service for good; its in-flight invocations get
@@ -475,6 +482,7 @@ spawn(struct gw *g, struct hpool *p)
 		in->conns[i].loop = -1;
 		in->conns[i].inst = in;
 	}
+	pthread_mutex_init(&in->log_lock, NULL);
 	for (unsigned k = 0; k < 2; k++) {
 		int pv[2];
 
@@ -562,6 +570,7 @@ fail:
 			close(wr[k]);
 		hlog_close(&in->logs[k]);
 	}
+	pthread_mutex_destroy(&in->log_lock);
 	free(in);
 	return r;
 }
@@ -1012,6 +1021,7 @@ hot_reap(struct gw *g)
 				hlog_close(&dead->logs[k]);
 				free(dead->logs[k].buf);
 			}
+			pthread_mutex_destroy(&dead->log_lock);
 			free(dead);
 		}
 		dead = n;

@@ -6,6 +6,7 @@
 #ifndef FAASD_HOT_H
 #define FAASD_HOT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -46,6 +47,8 @@ struct hinst {
 	uint64_t idle_since_us, init_us, ready_us;
 	uint64_t epochs[GW_MAX_LOOPS]; /* the loops' epochs when it died */
 	struct hlog logs[2];           /* stdout, stderr: in the I/O thread's set */
+	pthread_mutex_t log_lock;      /* logs' buffers (not g->lock: a flood of
+					* output is read without holding it) */
 	struct hinst *next;
 	struct hconn conns[];
 };
