@@ -81,6 +81,7 @@ on_int(int sig)
 struct follow {
 	struct cli *c;
 	long long cursor; /* seq of the last line printed, -1 none */
+	bool bad;         /* the server sent what is not a line object */
 };
 
 static int
@@ -94,6 +95,7 @@ follow_line(const char *line, size_t len, void *ud)
 	l = json_loadb(line, len, 0, NULL);
 	if (!l) {
 		fprintf(stderr, "faasctl logs: the server sent a line that is not JSON\n");
+		f->bad = true;
 		return 1;
 	}
 	print_line(f->c, l);
@@ -136,6 +138,8 @@ follow_logs(struct cli *c, const char *fn, const char *since)
 			return EXIT_SERVER;
 		}
 		http_resp_free(&r);
+		if (f.bad)
+			return EXIT_SERVER;
 		if (stop_following)
 			break;
 		if (!lost)

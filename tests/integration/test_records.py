@@ -434,6 +434,36 @@ def test_faasctl_follow_reconnects_after_a_restart(fresh_faasd, tmp_path):
     assert d.stop() == 0
 
 
+def test_faasctl_follow_stops_on_a_stream_it_cannot_read(tmp_path):
+    """A server whose stream lines are not JSON: faasctl says so and exits
+    1 rather than reconnecting for ever."""
+    import http.server
+    import subprocess
+    import threading
+    from conftest import FAASCTL
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.end_headers()
+            self.wfile.write(b"this is not json\n")
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+               "FAASCTL_URL": "http://127.0.0.1:%d" % srv.server_port, "FAASCTL_TOKEN": "x",
+               "FAASCTL_CONFIG": str(tmp_path / "c.json")}
+        r = subprocess.run([FAASCTL, "--tenant", "t", "logs", "f", "--follow"], env=env,
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 1 and "not JSON" in r.stderr, (r.returncode, r.stderr)
+    finally:
+        srv.shutdown()
+
+
 class Stream:
     """GET …/logs?follow=1, read a JSON line at a time (blank keep-alives
     skipped)."""
