@@ -31,7 +31,7 @@
 #define FOLLOW_BUF_MAX (1u << 20)
 #define FOLLOW_BEAT_US (15u * 1000000u)
 
-enum fstate { F_PAGING = 1, F_LIVE, F_BEHIND };
+enum fstate { F_GONE, F_PAGING, F_LIVE, F_BEHIND }; /* F_GONE: off the list */
 
 struct follower {
 	struct req *q;
@@ -136,6 +136,16 @@ set_state(struct follows *fs, struct follower *f, enum fstate s)
 	if (s == F_PAGING)
 		atomic_fetch_add(&fs->paging, 1);
 	f->state = s;
+}
+
+/* The stream cannot go on (its lines cannot be read or held): it ends
+ * once the client has what it was given. */
+static void
+end_stream(struct follows *fs, struct follower *f)
+{
+	f->ended = true;
+	set_state(fs, f, F_BEHIND);
+	wake(f);
 }
 
 void
@@ -246,15 +256,11 @@ follow_page(struct gw *g, struct store *db)
 		if (r < 0) {
 			log_warn("log stream of %s: cannot read its lines: %s", a.function,
 				 store_errmsg(db));
-			f->ended = true;
-			set_state(fs, f, F_BEHIND);
-			wake(f);
+			end_stream(fs, f);
 		} else if (cursor <= f->cursor) {
 			set_state(fs, f, F_LIVE); /* caught up: batches from now on */
 		} else if (put_lines(f, json_object_get(out, "lines")) < 0) {
-			f->ended = true;
-			set_state(fs, f, F_BEHIND);
-			wake(f);
+			end_stream(fs, f);
 		} else {
 			f->cursor = cursor;
 			f->since_us = 0; /* later pages: whatever was committed since */
@@ -401,8 +407,7 @@ follow_free(struct req *q)
 			*pp = f->next;
 			break;
 		}
-	if (f->state == F_PAGING)
-		atomic_fetch_sub(&fs->paging, 1);
+	set_state(fs, f, F_GONE);
 	pthread_mutex_unlock(&fs->lock);
 	free(f->buf);
 	free(f);

@@ -283,6 +283,18 @@ hlog_drain(struct hlog *l, size_t max, bool may_close)
 	}
 }
 
+/* Free an instance that is in no list and no epoll set any more. */
+static void
+inst_free(struct hinst *in)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		hlog_close(&in->logs[k]);
+		free(in->logs[k].buf);
+	}
+	pthread_mutex_destroy(&in->log_lock);
+	free(in);
+}
+
 void
 hot_log_event(struct gw *g, struct hlog *l)
 {
@@ -565,13 +577,10 @@ spawn(struct gw *g, struct hpool *p)
 		  (unsigned long long)in->id, p->tenant, p->function, (long long)p->version, w);
 	return 0;
 fail:
-	for (unsigned k = 0; k < 2; k++) {
+	for (unsigned k = 0; k < 2; k++)
 		if (wr[k] >= 0)
 			close(wr[k]);
-		hlog_close(&in->logs[k]);
-	}
-	pthread_mutex_destroy(&in->log_lock);
-	free(in);
+	inst_free(in);
 	return r;
 }
 
@@ -1016,14 +1025,8 @@ hot_reap(struct gw *g)
 			graveyard = dead;
 			pthread_mutex_unlock(&g->lock);
 		}
-		if (!held) {
-			for (unsigned k = 0; k < 2; k++) {
-				hlog_close(&dead->logs[k]);
-				free(dead->logs[k].buf);
-			}
-			pthread_mutex_destroy(&dead->log_lock);
-			free(dead);
-		}
+		if (!held)
+			inst_free(dead);
 		dead = n;
 	}
 }
