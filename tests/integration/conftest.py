@@ -185,7 +185,10 @@ def sha256(data):
 def make_tgz(files, raw_members=None):
     """files: {name: text or (text, mode)}; raw_members: [(TarInfo, bytes|None)]."""
     bio = io.BytesIO()
-    with tarfile.open(fileobj=bio, mode="w:gz") as tar:
+    # gzip header time 0, as faasctl writes it: the same files give the same
+    # bytes (and digest) in any second, so a re-deploy is not a new version
+    gz = gzip.GzipFile(fileobj=bio, mode="wb", mtime=0)
+    with tarfile.open(fileobj=gz, mode="w") as tar:
         for name, spec in sorted(files.items()):
             text, mode = (spec, 0o755 if name.endswith(".sh") else 0o644) \
                 if isinstance(spec, str) else spec
@@ -196,6 +199,7 @@ def make_tgz(files, raw_members=None):
             tar.addfile(info, io.BytesIO(data))
         for info, data in raw_members or []:
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    gz.close()
     return bio.getvalue()
 
 
