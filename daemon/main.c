@@ -316,13 +316,16 @@ prepare_state(struct parent *p)
 
 /*
  * Find the cgroup subtree, make it ours, and remove what a crashed faasd
- * left in it.  Also check that user namespaces work here: without them no
+ * left in it.  The subtree is this daemon's alone (named after its state
+ * directory): a second faasd started from the same cgroup, as tests and
+ * benchmarks do, must not take the first one's sandboxes for leftovers.  Also check that user namespaces work here: without them no
  * handler can run, and the reason is better said now than per request.
  */
 static int
 prepare_sandboxing(struct parent *p)
 {
 	_cleanup_free_ char *self = NULL;
+	char name[32];
 	int r;
 
 	r = sb_probe_userns();
@@ -335,7 +338,9 @@ prepare_sandboxing(struct parent *p)
 	}
 	r = read_file_bounded("/proc/self/cgroup", 1u << 16, &self, NULL);
 	if (r == 0)
-		r = sb_cgroup_detect("/sys/fs/cgroup", self, "faasd", &p->cgroups);
+		r = sb_cgroup_detect("/sys/fs/cgroup", self,
+				     sb_cgroup_name(p->cfg.state_dir, name, sizeof(name)),
+				     &p->cgroups);
 	if (r < 0) {
 		log_err("no usable cgroup hierarchy under /sys/fs/cgroup (%s): faasd needs the memory, "
 			"pids and cpu controllers (cgroup v2, or v1/hybrid)",
@@ -605,6 +610,10 @@ shutdown_all(struct parent *p)
 	if (p->gw.pid > 0)
 		kill(p->gw.pid, SIGKILL);
 	reap_until(p, now_mono_us() + 2 * 1000000ull);
+	/* The subtree is named after the state directory: without this,
+	 * every state directory ever used would leave an empty one. */
+	(void)sb_cgroup_cleanup(&p->cgroups, "");
+	sb_cgroup_teardown(&p->cgroups);
 	log_notice("stopped");
 }
 

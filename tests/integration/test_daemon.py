@@ -196,3 +196,40 @@ def test_sd_notify(fresh_faasd, tmp_path):
     assert "STOPPING=1" in s.recv(4096).decode()
     assert d.proc.wait(20) == 0
     s.close()
+
+
+def _subtrees():
+    """faasd cgroup subtrees on this host (v1: per controller; v2: one)."""
+    found = set()
+    for root, dirs, _ in os.walk("/sys/fs/cgroup"):
+        for name in dirs:
+            if name.startswith("faasd-") and name != "faasd-unit":
+                found.add(os.path.join(root, name))
+        if root.count("/") > 6:
+            dirs[:] = []
+    return found
+
+
+def test_second_daemon_leaves_the_first_ones_sandboxes_alone(faasd, fresh_faasd):
+    # Two faasd started from the same cgroup (as tests and benchmarks do):
+    # the second one's start-up cleanup and its stop must not take the
+    # first one's hot instance (or its blank sandboxes) for leftovers.
+    import json
+    from test_hot import deploy_srv, get
+    tok = faasd.tenant("twod")
+    deploy_srv(faasd, "twod", tok, "srv")
+    first = json.loads(get(faasd, "twod", "srv", tok)[2])["inst"]
+    before = _subtrees()
+    other = fresh_faasd().start()
+    assert other.call("GET", "/readyz")[0] == 200
+    mine = _subtrees() - before
+    assert mine, "the second daemon has a subtree of its own"
+    s, h, body = get(faasd, "twod", "srv", tok)
+    assert s == 200 and h["x-faas-cold"] == "0", (s, h, body)
+    assert json.loads(body)["inst"] == first, "the first daemon's instance was killed"
+    assert "removed" not in other.log_text(), other.log_text()
+    assert other.stop() == 0
+    assert not (_subtrees() & mine), "a clean stop removes the daemon's subtree"
+    s, h, body = get(faasd, "twod", "srv", tok)
+    assert s == 200 and json.loads(body)["inst"] == first
+    assert "sandbox pool stopped" not in faasd.log_text()

@@ -69,9 +69,13 @@ struct sb_cg_stats {
  * sb_cgroup_detect - find the cgroup mode and faasd's own position.
  * fsroot is "/sys/fs/cgroup"; self_cgroup is the text of /proc/self/cgroup.
  * Fills the subtree paths: v1 <controller mount>/<own position>/<name>,
- * v2 <mount>/<own position>/sandboxes.
+ * v2 <mount>/<own position>/<name>.
  * 0, or -ENOENT when no usable controllers exist.
  */
+/* sb_cgroup_name - the subtree's name for the daemon whose state
+ * directory this is: "faasd-" and 8 hex digits of a hash of its real
+ * path, the same on every start.  Returns out. */
+const char *sb_cgroup_name(const char *state_dir, char *out, size_t n);
 int sb_cgroup_detect(const char *fsroot, const char *self_cgroup, const char *name,
 		     struct sb_cgroups *out);
 
@@ -106,6 +110,8 @@ int sb_cgroup_remove(const struct sb_cgroups *cg, const char *inst);
  * with prefix ("" for all): crash recovery of faasd or of one worker.
  * Returns how many were removed, or -errno. */
 int sb_cgroup_cleanup(const struct sb_cgroups *cg, const char *prefix);
+/* Remove the (empty) subtree itself, at a clean stop. */
+void sb_cgroup_teardown(const struct sb_cgroups *cg);
 
 /* ---- the launch (sb_spawn.c, sb_mount.c) ---- */
 

@@ -118,6 +118,19 @@ own_position(const char *self_cgroup, const char *controller, char *out, size_t 
 	return -ENOENT;
 }
 
+const char *
+sb_cgroup_name(const char *state_dir, char *out, size_t n)
+{
+	char real[PATH_MAX];
+	const char *key = realpath(state_dir, real) ? real : state_dir;
+	uint32_t h = 2166136261u; /* FNV-1a: a name, not a secret */
+
+	for (const char *c = key; *c; c++)
+		h = (h ^ (uint8_t)*c) * 16777619u;
+	(void)str_printf(out, n, "faasd-%08x", (unsigned)h);
+	return out;
+}
+
 int
 sb_cgroup_detect(const char *fsroot, const char *self_cgroup, const char *name,
 		 struct sb_cgroups *out)
@@ -133,8 +146,8 @@ sb_cgroup_detect(const char *fsroot, const char *self_cgroup, const char *name,
 	if (sf.f_type == CGROUP2_SUPER_MAGIC) {
 		if (own_position(self_cgroup, "", pos, sizeof(pos)) < 0)
 			return -ENOENT;
-		/* v2: <own>/sandboxes beside <own>/supervisor (see setup). */
-		if (str_printf(out->v2, sizeof(out->v2), "%s%s/sandboxes", fsroot, pos) < 0)
+		/* v2: <own>/<name> beside <own>/supervisor (see setup). */
+		if (str_printf(out->v2, sizeof(out->v2), "%s%s/%s", fsroot, pos, name) < 0)
 			return -ENAMETOOLONG;
 		out->mode = SB_CG_V2;
 		return 0;
@@ -478,4 +491,18 @@ sb_cgroup_cleanup(const struct sb_cgroups *cg, const char *prefix)
 		closedir(d);
 	}
 	return removed;
+}
+
+void
+sb_cgroup_teardown(const struct sb_cgroups *cg)
+{
+	if (cg->mimic)
+		return;
+	if (cg->mode == SB_CG_V2) {
+		(void)rmdir(cg->v2);
+		return;
+	}
+	(void)rmdir(cg->v1_memory);
+	(void)rmdir(cg->v1_pids);
+	(void)rmdir(cg->v1_cpu);
 }
