@@ -113,6 +113,72 @@ store_errmsg(struct store *s)
 }
 
 static int
+hexval(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+bool
+uuid_pack(const char *s, uint8_t out[16])
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < 36; i++) {
+		int hi, lo;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+			continue;
+		}
+		if ((hi = hexval(s[i])) < 0 || (lo = hexval(s[i + 1])) < 0)
+			return false;
+		out[k++] = (uint8_t)(hi << 4 | lo);
+		i++;
+	}
+	return s[36] == 0;
+}
+
+const char *
+sq_uuid(sqlite3_stmt *st, int i, char buf[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	const uint8_t *b = sqlite3_column_blob(st, i);
+	char *o = buf;
+
+	if (sqlite3_column_type(st, i) != SQLITE_BLOB || sqlite3_column_bytes(st, i) != 16) {
+		(void)str_copy(buf, 37, sq_text(st, i));
+		return buf;
+	}
+	for (unsigned k = 0; k < 16; k++) {
+		if (k == 4 || k == 6 || k == 8 || k == 10)
+			*o++ = '-';
+		*o++ = hex[b[k] >> 4];
+		*o++ = hex[b[k] & 15];
+	}
+	*o = 0;
+	return buf;
+}
+
+/* SQL uuid_blob(text): its 16 bytes, or the value unchanged if it is not
+ * a UUID (migration 005 converts ids with it and must lose none). */
+static void
+sql_uuid_blob(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *t = sqlite3_value_text(argv[0]);
+	uint8_t b[16];
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_TEXT && t && uuid_pack((const char *)t, b))
+		sqlite3_result_blob(ctx, b, 16, SQLITE_TRANSIENT);
+	else
+		sqlite3_result_value(ctx, argv[0]);
+}
+
+static int
 migrate(struct store *s, char *diag, size_t n)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -176,6 +242,8 @@ store_open(const char *path, struct store **out, char *diag, size_t n)
 		return -EIO;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
+	sqlite3_create_function(s->db, "uuid_blob", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+				sql_uuid_blob, NULL, NULL);
 	r = sq_exec(s, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; "
 		       "PRAGMA synchronous = NORMAL");
 	if (r >= 0)

@@ -3,6 +3,7 @@ over HTTP and through faasctl against a real faasd."""
 import json
 import os
 import sqlite3
+import uuid
 import time
 
 from conftest import HOT_OK, sh
@@ -602,8 +603,10 @@ def test_retention_prunes_old_records(fresh_faasd):
     # age four of them by three days behind faasd's back, as time would
     db = sqlite3.connect(os.path.join(d.state, "db", "faasd.db"))
     with db:
+        # ids are stored as the UUID's 16 bytes (schema 005)
         db.executemany("UPDATE invocations SET started_us = started_us - ? WHERE id = ?",
-                       [(3 * 86400 * 10**6, i) for i in ids[:4]])
+                       [(3 * 86400 * 10**6, uuid.UUID(i).bytes) for i in ids[:4]])
+        assert db.total_changes == 4
     db.close()
     d.start()
     deadline = time.time() + 10

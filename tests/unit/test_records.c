@@ -1,7 +1,8 @@
 /* Unit tests of store/records.c on a real SQLite file: batch inserts from a
  * second connection, tenant scoping, filters, cursor pages, logs as lines
  * (invalid UTF-8 made safe), pruning, a deleted tenant's records, and
- * migration 004 (the table rebuilt) keeping what a version 3 database held. */
+ * migrations 004 and 005 (the table rebuilt twice) keeping what a version 3
+ * database held. */
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ static void
 fill(struct store_record *r, int i, int64_t tid, const char *fn, const char *status)
 {
 	memset(r, 0, sizeof(*r));
-	snprintf(r->id, sizeof(r->id), "rec-%d", i);
+	snprintf(r->id, sizeof(r->id), "019a0000-0000-7000-8000-%012d", i);
 	r->tenant_id = tid;
 	snprintf(r->function, sizeof(r->function), "%s", fn);
 	r->version = 1 + i % 2;
@@ -31,8 +32,8 @@ fill(struct store_record *r, int i, int64_t tid, const char *fn, const char *sta
 
 extern const char *const store_migrations[];
 
-/* A database as a faasd of schema version 3 left it, with one record;
- * opened by this store, it is migrated and keeps the record. */
+/* A database as a faasd of schema version 3 left it, with two records;
+ * opened by this store, it is migrated (004, 005) and keeps them. */
 static void
 migration_004(const char *dir)
 {
@@ -50,14 +51,21 @@ migration_004(const char *dir)
 			db,
 			"PRAGMA user_version = 3;"
 			"INSERT INTO tenants (name, uid, created_at) VALUES ('old', 70000, 1);"
-			"INSERT INTO invocations VALUES (7, 'old-1', 1, 'f', 2, 'live', 'http', "
+			"INSERT INTO invocations VALUES (7, '01a23c4f-accc-759c-8cb9-a6a89cfb5424', "
+			"1, 'f', 2, 'live', 'http', "
 			"1700000000000000, 1500, 0, 2, 'error', 502, 1, 900, 128, 10, 20, "
-			"'function_error', 'it broke', 2, NULL, CAST('went wrong' AS BLOB))",
+			"'function_error', 'it broke', 2, NULL, CAST('went wrong' AS BLOB));"
+			"INSERT INTO invocations VALUES (8, 'not-a-uuid', 1, 'f', 2, 'live', 'http', "
+			"1700000000000001, 1500, 0, 2, 'ok', 200, 0, 900, 128, 10, 20, "
+			"NULL, NULL, 0, NULL, NULL)",
 			NULL, NULL, NULL) == SQLITE_OK;
 	sqlite3_close(db);
 	ok(good, "a version 3 database with a record");
 	is_int(store_open(path, &s, diag, sizeof(diag)), 0, "opened: migrated to the latest");
-	is_int(store_record_get(s, 1, "old", "old-1", &out), 0, "the record is still there");
+	is_int(store_record_get(s, 1, "old", "01A23C4F-ACCC-759C-8CB9-A6A89CFB5424", &out), 0,
+	       "the record is still there (found by its id in either case)");
+	is_str(json_string_value(json_object_get(out, "id")),
+	       "01a23c4f-accc-759c-8cb9-a6a89cfb5424", "…with its id, as text");
 	is_int(json_integer_value(json_object_get(out, "seq")), 7, "…with its seq");
 	is_str(json_string_value(json_object_get(out, "status")), "error", "…its status");
 	is_str(json_string_value(json_object_get(json_object_get(out, "logs"), "stderr")),
@@ -65,6 +73,20 @@ migration_004(const char *dir)
 	json_decref(out);
 	store_close(s);
 	ok(sqlite3_open(path, &db) == SQLITE_OK, "reopen with sqlite3");
+	{
+		sqlite3_stmt *st;
+		char types[64] = "";
+
+		if (sqlite3_prepare_v2(db,
+				       "SELECT group_concat(typeof(id) || ':' || length(id), ' ') "
+				       "FROM (SELECT id FROM invocations ORDER BY seq)",
+				       -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			snprintf(types, sizeof(types), "%s", sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		is_str(types, "blob:16 text:10",
+		       "ids became 16 bytes; one that was no UUID is kept as it was");
+	}
 	is_int(sqlite3_exec(
 		       db,
 		       "INSERT INTO invocations (id, tenant_id, function, version, trigger, "
@@ -89,6 +111,8 @@ migration_004(const char *dir)
 	sqlite3_close(db);
 	unlink(path);
 }
+
+#define REC(i) "019a0000-0000-7000-8000-00000000000" #i
 
 static unsigned
 count_list(struct store *s, int64_t tid, struct store_record_filter *f)
@@ -137,8 +161,36 @@ main(void)
 	recs[4].error_message = "handler exited with status 1";
 	is_int(store_records_insert(w, recs, 30), 0, "30 records in one batch");
 	ok(recs[0].seq > 0 && recs[29].seq == recs[0].seq + 29, "seq filled in order");
-	is_int(store_records_insert(w, recs, 1), 0, "an id written twice is skipped");
-	is_int(recs[0].seq, 0, "…with seq 0");
+	{
+		/* 16 rows to an INSERT: a batch of 37 takes two of those and
+		 * five single ones; every record gets its own seq, in order. */
+		struct store_record more[37];
+		int64_t prev = recs[29].seq;
+		int good = 1;
+
+		for (int i = 0; i < 37; i++) {
+			fill(&more[i], 100 + i, t2.id, "h", "ok");
+			more[i].mem_peak_kb = (uint64_t)i;
+		}
+		is_int(store_records_insert(w, more, 37), 0, "37 records in one batch");
+		for (int i = 0; i < 37; i++) {
+			good &= more[i].seq == prev + 1 + i;
+			if (i == 0 || i == 16 || i == 32 || i == 36) {
+				json_t *j = NULL;
+				char id[40];
+
+				snprintf(id, sizeof(id), "019a0000-0000-7000-8000-%012d", 100 + i);
+				good &= store_record_get(s, t2.id, "u", id, &j) == 0 &&
+					json_integer_value(json_object_get(j, "seq")) ==
+						more[i].seq &&
+					json_integer_value(json_object_get(j, "mem_peak_kb")) == i;
+				json_decref(j);
+			}
+		}
+		ok(good, "…each with its seq, found under it with its own figures");
+		is_int(store_records_prune(w, INT64_MAX, 100), 37 + 30, "prune them all");
+		is_int(store_records_insert(w, recs, 30), 0, "the 30 again");
+	}
 
 	is_int(count_list(s, t.id, &f), 25, "tenant t sees its 25");
 	is_int(count_list(s, t2.id, &f), 5, "tenant u sees its 5");
@@ -181,7 +233,7 @@ main(void)
 	is_int(seen, 25, "pages cover every record once");
 	is_int(pages, 4, "25 records in pages of 7: 4 pages");
 
-	is_int(store_record_get(s, t.id, "t", "rec-3", &out), 0, "get with logs");
+	is_int(store_record_get(s, t.id, "t", REC(3), &out), 0, "get with logs");
 	is_str(json_string_value(json_object_get(json_object_get(out, "logs"), "stdout")),
 	       "partial", "stdout kept");
 	is_str(json_string_value(json_object_get(json_object_get(out, "logs"), "stderr")),
@@ -189,11 +241,11 @@ main(void)
 	ok(json_is_true(json_object_get(json_object_get(out, "truncated"), "stderr")),
 	   "truncated flag");
 	json_decref(out);
-	is_int(store_record_get(s, t.id, "t", "rec-4", &out), 0, "get a failed one");
+	is_int(store_record_get(s, t.id, "t", REC(4), &out), 0, "get a failed one");
 	is_str(json_string_value(json_object_get(json_object_get(out, "error"), "code")),
 	       "function_error", "error code kept");
 	json_decref(out);
-	is_int(store_record_get(s, t2.id, "u", "rec-3", &out), -ENOENT,
+	is_int(store_record_get(s, t2.id, "u", REC(3), &out), -ENOENT,
 	       "another tenant's record does not exist");
 	is_int(store_record_get(s, t.id, "t", "nope", &out), -ENOENT, "unknown id");
 
