@@ -564,7 +564,7 @@ loop_start(struct gw *g, unsigned i, int listen_fd)
 		NULL, access_cb, g, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_URI_LOG_CALLBACK,
 		uri_cb, lp, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, g,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)8192, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+		(unsigned)8192, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!lp->mhd)
 		return -EIO;

@@ -41,6 +41,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,24 @@ hot_log_event(struct gw *g, struct hlog *l)
 	pthread_mutex_unlock(&l->inst->log_lock);
 }
 
+/* Read what both pipes hold (in->log_lock held).  One poll() asks both
+ * at once: on the warm path they are empty nearly always, and two reads
+ * that fail with EAGAIN cost a system call more. */
+static void
+hlog_drain_both(struct gw *g, struct hinst *in)
+{
+	struct pollfd p[2] = { { .fd = in->logs[0].fd, .events = POLLIN },
+			       { .fd = in->logs[1].fd, .events = POLLIN } };
+
+	if (p[0].fd < 0 && p[1].fd < 0)
+		return;
+	if (poll(p, 2, 0) <= 0)
+		return;
+	for (unsigned k = 0; k < 2; k++)
+		if (p[k].revents)
+			hlog_drain(&in->logs[k], g->cfg.max_log_bytes, false);
+}
+
 void
 hot_log_take(struct gw *g, struct hinst *in, struct req *q)
 {
@@ -313,11 +332,11 @@ hot_log_take(struct gw *g, struct hinst *in, struct req *q)
 		return;
 	q->hx.log_taken = true;
 	pthread_mutex_lock(&in->log_lock);
+	/* Not closed here: only the I/O thread closes (see above). */
+	hlog_drain_both(g, in);
 	for (unsigned k = 0; k < 2; k++) {
 		struct hlog *l = &in->logs[k];
 
-		/* Not closed here: only the I/O thread closes (see above). */
-		hlog_drain(l, g->cfg.max_log_bytes, false);
 		if (!l->len && !l->trunc)
 			continue;
 		if (g->records) {
@@ -343,8 +362,7 @@ hlog_tail(struct gw *g, struct hinst *in, char *out, size_t n)
 
 	*out = 0;
 	pthread_mutex_lock(&in->log_lock);
-	for (unsigned i = 0; i < 2; i++)
-		hlog_drain(&in->logs[i], g->cfg.max_log_bytes, false);
+	hlog_drain_both(g, in);
 	l = in->logs[1].len ? &in->logs[1] : &in->logs[0];
 	k = MIN(l->len, (size_t)2047);
 	if (k)

@@ -90,6 +90,20 @@ def test_body_limit(faasd):
     assert s == 413 and json.loads(body)["error"]["code"] == "payload_too_large"
 
 
+def test_header_limit(faasd):
+    # A request head is read into a 16 KiB per-connection pool: 10 KiB of
+    # headers (API Gateway's own limit) pass, and a head too big for the
+    # pool gets 431, not a hang or a reset.
+    tok = faasd.tenant("hdrs")
+    faasd.deploy("hdrs", tok, "echo", sh('printf "%s" "$HTTP_X_BIG" | wc -c\n'))
+    for n in (100, 10240):
+        s, h, body = faasd.call("GET", "/fn/hdrs/echo", tok, headers={"X-Big": "a" * n})
+        assert s == 200 and body.strip() == str(n).encode(), (n, s, body[:200])
+    s, h, body = faasd.call("GET", "/fn/hdrs/echo", tok, headers={"X-Big": "a" * 20000})
+    assert s == 431, (s, body[:200])
+    assert faasd.call("GET", "/fn/hdrs/echo", tok)[0] == 200
+
+
 def host_processes_of(uid):
     """pids of host processes whose real uid is uid."""
     found = []
