@@ -318,8 +318,9 @@ prepare_state(struct parent *p)
  * Find the cgroup subtree, make it ours, and remove what a crashed faasd
  * left in it.  The subtree is this daemon's alone (named after its state
  * directory): a second faasd started from the same cgroup, as tests and
- * benchmarks do, must not take the first one's sandboxes for leftovers.  Also check that user namespaces work here: without them no
- * handler can run, and the reason is better said now than per request.
+ * benchmarks do, must not take the first one's sandboxes for leftovers.
+ * Also check that user namespaces work here: without them no handler can
+ * run, and the reason is better said now than per request.
  */
 static int
 prepare_sandboxing(struct parent *p)

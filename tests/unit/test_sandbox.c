@@ -351,6 +351,36 @@ test_spawn(void)
 	free(self);
 }
 
+/* Each state directory gets its own cgroup subtree name, the same on
+ * every start and for every path that leads to the directory. */
+static void
+test_cgroup_name(void)
+{
+	char dir[] = "/tmp/faasd-cgname-XXXXXX", other[64], link[64], a[32], b[32], c[32];
+	bool hex = true;
+
+	if (!mkdtemp(dir))
+		return;
+	snprintf(other, sizeof(other), "%s/other", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	mkdir(other, 0755);
+	ok(symlink(dir, link) == 0, "a symlink to the state directory");
+	sb_cgroup_name(dir, a, sizeof(a));
+	sb_cgroup_name(link, b, sizeof(b));
+	sb_cgroup_name(other, c, sizeof(c));
+	ok(strlen(a) == 14 && strncmp(a, "faasd-", 6) == 0, "name %s: faasd- and 8 digits", a);
+	for (const char *p = a + 6; *p; p++)
+		hex &= (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
+	ok(hex, "…hex digits");
+	is_str(b, a, "the same through a symlink");
+	ok(strcmp(a, c) != 0, "another directory, another name");
+	sb_cgroup_name(dir, c, sizeof(c));
+	is_str(c, a, "the same the next time");
+	unlink(link);
+	rmdir(other);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -360,6 +390,7 @@ main(void)
 	}
 	test_seccomp();
 	test_cgroup_files();
+	test_cgroup_name();
 	test_spawn();
 	return done();
 }

@@ -65,6 +65,11 @@ struct sb_cg_stats {
 	uint64_t oom_kills;
 };
 
+/* sb_cgroup_name - the subtree's name for the daemon whose state
+ * directory this is: "faasd-" and 8 hex digits of a hash of its real
+ * path, the same on every start.  Returns out. */
+const char *sb_cgroup_name(const char *state_dir, char *out, size_t n);
+
 /*
  * sb_cgroup_detect - find the cgroup mode and faasd's own position.
  * fsroot is "/sys/fs/cgroup"; self_cgroup is the text of /proc/self/cgroup.
@@ -72,10 +77,6 @@ struct sb_cg_stats {
  * v2 <mount>/<own position>/<name>.
  * 0, or -ENOENT when no usable controllers exist.
  */
-/* sb_cgroup_name - the subtree's name for the daemon whose state
- * directory this is: "faasd-" and 8 hex digits of a hash of its real
- * path, the same on every start.  Returns out. */
-const char *sb_cgroup_name(const char *state_dir, char *out, size_t n);
 int sb_cgroup_detect(const char *fsroot, const char *self_cgroup, const char *name,
 		     struct sb_cgroups *out);
 
