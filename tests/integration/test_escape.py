@@ -259,7 +259,13 @@ def test_fork_bomb_contained(faasd, tenant):
     p99 = lat[int(len(lat) * 0.99) - 1]
     s, h, body = bomb.result()
     assert s in (200, 502, 504), body
-    assert p99 < 0.1, "another tenant's p99 was %.1f ms during the fork bomb" % (p99 * 1000)
+    # Starved, the bystander would wait for the bomb's 4 s; served, it takes
+    # milliseconds.  The p99 bound leaves room for a host whose neighbours
+    # steal a third of its CPU (CI failed once at 162 ms that way); the
+    # median keeps the typical call honest.
+    p50 = lat[len(lat) // 2]
+    assert p50 < 0.05, "another tenant's median was %.1f ms during the fork bomb" % (p50 * 1000)
+    assert p99 < 0.3, "another tenant's p99 was %.1f ms during the fork bomb" % (p99 * 1000)
     assert_nothing_left(faasd, t)
 
 

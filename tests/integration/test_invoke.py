@@ -198,8 +198,11 @@ def test_slow_handlers_do_not_block(faasd):
         assert s == 200 and body == b"fast\n"
     results = [f.result() for f in futs]
     assert all(r[0] == 200 and r[2] == b"done\n" for r in results)
+    # Blocked behind the 50 slow ones, a call would take 5 s; the bounds
+    # leave room for a noisy host (an ASan run once took 53 ms for one
+    # fast call while the machine's neighbours stole 30% of its CPU).
     assert max(health) < 0.05, health
-    assert max(fast) < 0.05, fast
+    assert sorted(fast)[2] < 0.05 and max(fast) < 0.25, fast
 
 
 def test_many_cold_invocations_keep_workers_up(faasd):
