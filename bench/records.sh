@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench/records.sh BUILD_DIR - what invocation records cost (issue 6):
-#   the store's sustained record writes per second (build/records_store);
+#   the store's sustained record writes per second and its CPU per record,
+#   for records without output and with a 200-byte log (build/records_store);
 #   warm invocations of hot_ok at 16 connections through two faasd, one
 #   with records on and one with "records = off", measured alternately
 #   (on, off, on, off) in the same run; the ratio is the cost;
