@@ -110,8 +110,9 @@ quiet_run(const struct store_record *r, size_t n)
 }
 
 /*
- * INVARIANT: the record writer is the table's only writer, inside BEGIN
- * IMMEDIATE, and seq is an INTEGER PRIMARY KEY without AUTOINCREMENT: the
+ * INVARIANT: the record writer is the table's only inserter, inside BEGIN
+ * IMMEDIATE (deletes, by pruning or a tenant's trigger, cannot run in
+ * between), and seq is an INTEGER PRIMARY KEY without AUTOINCREMENT: the
  * rows of one INSERT get consecutive seqs ending at last_insert_rowid, in
  * the order of its VALUES.  The follow streams and the cursors rely on each
  * record's seq being set here.  A statement that fails fails the batch
