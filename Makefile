@@ -5,7 +5,7 @@
 #   make asan       build into build-asan/ with -fsanitize=address,undefined
 #   make fuzz       libFuzzer targets (clang) into build-fuzz/
 #   make install    install binaries, runtimes, systemd units
-#   make bench      benchmarks (see bench/README.md)
+#   make bench      benchmarks (docs/PERFORMANCE.md), each with the host's steal
 
 CC      ?= cc
 O       ?= build
@@ -140,9 +140,9 @@ $(O)/records_store: $(call obj,bench/records_store.c $(STORE_SRC) common/util.c)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS_D)
 
 bench: all $(O)/records_store
-	sh bench/run.sh $(O)
-	sh bench/hot.sh $(O)
-	sh bench/records.sh $(O)
+	sh bench/steal.sh sh bench/run.sh $(O)
+	sh bench/steal.sh sh bench/hot.sh $(O)
+	sh bench/steal.sh sh bench/records.sh $(O)
 
 clean:
 	rm -rf build build-asan build-fuzz
