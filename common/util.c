@@ -270,6 +270,46 @@ hex_decode(const char *in, uint8_t *out, size_t n)
 	return in[2 * n] == '\0' ? 0 : -EINVAL;
 }
 
+void
+uuid_format(const uint8_t b[16], char out[37])
+{
+	char h[33];
+
+	hex_encode(b, 16, h);
+	memcpy(out, h, 8);
+	out[8] = '-';
+	memcpy(out + 9, h + 8, 4);
+	out[13] = '-';
+	memcpy(out + 14, h + 12, 4);
+	out[18] = '-';
+	memcpy(out + 19, h + 16, 4);
+	out[23] = '-';
+	memcpy(out + 24, h + 20, 12);
+	out[36] = '\0';
+}
+
+int
+uuid_parse(const char *s, uint8_t out[16])
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < 36; i++) {
+		int hi, lo;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return -EINVAL;
+			continue;
+		}
+		/* s[i] is checked before s[i + 1] is read: no read past the end */
+		if ((hi = hexval(s[i])) < 0 || (lo = hexval(s[i + 1])) < 0)
+			return -EINVAL;
+		out[k++] = (uint8_t)(hi << 4 | lo);
+		i++;
+	}
+	return s[36] == '\0' ? 0 : -EINVAL;
+}
+
 static uint64_t
 rotl(uint64_t x, int k)
 {

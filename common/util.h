@@ -115,6 +115,10 @@ void hex_encode(const uint8_t *in, size_t n, char *out);
 
 /* Decode exactly 2n lowercase/uppercase hex chars; returns 0 or -EINVAL. */
 int hex_decode(const char *in, uint8_t *out, size_t n);
+/* A UUID's 16 bytes as its canonical text (lower case, 36 chars + NUL),
+ * and back: uuid_parse takes hex in either case; 0 or -EINVAL. */
+void uuid_format(const uint8_t b[16], char out[37]);
+int uuid_parse(const char *s, uint8_t out[16]);
 
 /*
  * close_fds_except - close every fd from 3 up except the n in keep (used

@@ -235,15 +235,13 @@ make_invocation_id(char out[40])
 {
 	uint8_t b[16];
 	uint64_t ms = now_wall_ms();
-	char h[33];
 
 	unique_bytes(b, sizeof(b));
 	for (int i = 0; i < 6; i++)
 		b[i] = (uint8_t)(ms >> (40 - 8 * i));
 	b[6] = (uint8_t)((b[6] & 0x0f) | 0x70); /* version 7 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
-	hex_encode(b, sizeof(b), h);
-	snprintf(out, 40, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
+	uuid_format(b, out);
 }
 
 enum MHD_Result

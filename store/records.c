@@ -56,7 +56,7 @@ insert_prep(struct store *s, unsigned rows, sqlite3_stmt **st)
 static void
 insert_bind(sqlite3_stmt *st, int k, const struct store_record *x, uint8_t id[16])
 {
-	if (uuid_pack(x->id, id))
+	if (uuid_parse(x->id, id) == 0)
 		sqlite3_bind_blob(st, k++, id, 16, SQLITE_STATIC);
 	else
 		sqlite3_bind_text(st, k++, x->id, -1, SQLITE_STATIC);
@@ -316,7 +316,7 @@ store_record_get(struct store *s, int64_t tenant_id, const char *tenant, const c
 	int r, rc;
 	LOCKED(s);
 
-	if (!uuid_pack(id, idb))
+	if (uuid_parse(id, idb) < 0)
 		return -ENOENT; /* every id is a UUID */
 	r = sq_prep(s,
 		    "SELECT " RECORD_COLS ", stdout, stderr FROM invocations "

@@ -112,54 +112,13 @@ store_errmsg(struct store *s)
 	return s->err;
 }
 
-static int
-hexval(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-				      : -1;
-}
-
-bool
-uuid_pack(const char *s, uint8_t out[16])
-{
-	unsigned k = 0;
-
-	for (unsigned i = 0; i < 36; i++) {
-		int hi, lo;
-
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return false;
-			continue;
-		}
-		if ((hi = hexval(s[i])) < 0 || (lo = hexval(s[i + 1])) < 0)
-			return false;
-		out[k++] = (uint8_t)(hi << 4 | lo);
-		i++;
-	}
-	return s[36] == 0;
-}
-
 const char *
 sq_uuid(sqlite3_stmt *st, int i, char buf[37])
 {
-	static const char hex[] = "0123456789abcdef";
-	const uint8_t *b = sqlite3_column_blob(st, i);
-	char *o = buf;
-
-	if (sqlite3_column_type(st, i) != SQLITE_BLOB || sqlite3_column_bytes(st, i) != 16) {
+	if (sqlite3_column_type(st, i) == SQLITE_BLOB && sqlite3_column_bytes(st, i) == 16)
+		uuid_format(sqlite3_column_blob(st, i), buf);
+	else
 		(void)str_copy(buf, 37, sq_text(st, i));
-		return buf;
-	}
-	for (unsigned k = 0; k < 16; k++) {
-		if (k == 4 || k == 6 || k == 8 || k == 10)
-			*o++ = '-';
-		*o++ = hex[b[k] >> 4];
-		*o++ = hex[b[k] & 15];
-	}
-	*o = 0;
 	return buf;
 }
 
@@ -172,7 +131,7 @@ sql_uuid_blob(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	uint8_t b[16];
 
 	(void)argc;
-	if (sqlite3_value_type(argv[0]) == SQLITE_TEXT && t && uuid_pack((const char *)t, b))
+	if (sqlite3_value_type(argv[0]) == SQLITE_TEXT && t && uuid_parse((const char *)t, b) == 0)
 		sqlite3_result_blob(ctx, b, 16, SQLITE_TRANSIENT);
 	else
 		sqlite3_result_value(ctx, argv[0]);

@@ -63,11 +63,9 @@ int sq_done(struct store *s, sqlite3_stmt *st);
 int sq_end(struct store *s, int r, json_t **out);
 /* Column text, "" for NULL. */
 const char *sq_text(sqlite3_stmt *st, int i);
-/* Invocation ids are stored as the UUID's 16 bytes (schema 005).
- * uuid_pack: the bytes of a canonical 36-char UUID (hex in either case),
- * false if s is not one.  sq_uuid: column i as the UUID's text (lower
+/* Invocation ids are stored as the UUID's 16 bytes (schema 005; util.h's
+ * uuid_parse makes them).  sq_uuid: column i as the UUID's text (lower
  * case) in buf; a column that holds text (not 16 bytes) is given as is. */
-bool uuid_pack(const char *s, uint8_t out[16]);
 const char *sq_uuid(sqlite3_stmt *st, int i, char buf[37]);
 /* A Unix-ms time as an ISO 8601 JSON string. */
 json_t *sq_time(int64_t ms);

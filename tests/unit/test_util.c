@@ -34,6 +34,23 @@ main(void)
 	is_int(hex_decode("00ff10abcd", bytes, 4), -EINVAL, "long hex");
 	is_int(hex_decode("zzff10ab", bytes, 4), -EINVAL, "bad hex digit");
 	hex_encode(bytes, 4, (char[9]){ 0 });
+	{
+		uint8_t u[16];
+		char text[37];
+
+		is_int(uuid_parse("01A23C4F-accc-759c-8cb9-a6a89cfb5424", u), 0, "uuid_parse");
+		ok(u[0] == 0x01 && u[1] == 0xa2 && u[15] == 0x24, "uuid_parse bytes");
+		uuid_format(u, text);
+		is_str(text, "01a23c4f-accc-759c-8cb9-a6a89cfb5424", "uuid_format: lower case");
+		is_int(uuid_parse("01a23c4f-accc-759c-8cb9-a6a89cfb542", u), -EINVAL, "short uuid");
+		is_int(uuid_parse("01a23c4f-accc-759c-8cb9-a6a89cfb54245", u), -EINVAL,
+		       "long uuid");
+		is_int(uuid_parse("01a23c4f_accc-759c-8cb9-a6a89cfb5424", u), -EINVAL,
+		       "uuid without its dash");
+		is_int(uuid_parse("01a23c4f-accc-759c-8cb9-a6a89cfb54zz", u), -EINVAL,
+		       "uuid with a bad digit");
+		is_int(uuid_parse("", u), -EINVAL, "empty uuid");
+	}
 	ok(str_startswith("foobar", "foo") && !str_startswith("fo", "foo"), "str_startswith");
 	is_int(errmap_lookup(-ENOENT)->status, 404, "ENOENT maps to 404");
 	is_str(errmap_lookup(EACCES)->code, "unauthorized", "EACCES maps to unauthorized");
