@@ -45,6 +45,32 @@ str_printf(char *dst, size_t n, const char *fmt, ...)
 	return r;
 }
 
+size_t
+str_u64(char *out, uint64_t v, unsigned width)
+{
+	char tmp[20];
+	size_t n = 0, len;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	len = MAX(n, (size_t)width);
+	for (size_t i = 0; i < len; i++)
+		out[i] = i < len - n ? '0' : tmp[len - 1 - i];
+	out[len] = 0;
+	return len;
+}
+
+size_t
+str_ms3(char *out, uint64_t us)
+{
+	size_t n = str_u64(out, us / 1000, 0);
+
+	out[n++] = '.';
+	return n + str_u64(out + n, us % 1000, 3);
+}
+
 bool
 str_oneof(const char *s, ...)
 {

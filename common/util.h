@@ -70,6 +70,21 @@ int str_copy(char *dst, size_t n, const char *src);
  */
 int str_printf(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * str_u64 - v in decimal, at least width digits (zero-padded), into out,
+ * which must hold 21 bytes (or width + 1 if more); NUL-terminated.  Returns
+ * the length.  For the warm path's headers: snprintf's format parsing
+ * cost more than the rest of formatting a response's numbers.
+ */
+size_t str_u64(char *out, uint64_t v, unsigned width);
+
+/*
+ * str_ms3 - a duration of us microseconds as milliseconds with three
+ * decimals ("1.234"), as "%.3f" prints us / 1000.0.  out holds 25 bytes.
+ * Returns the length.
+ */
+size_t str_ms3(char *out, uint64_t us);
+
 /* Returns true when s equals one of the strings that follow (NULL ends). */
 bool str_oneof(const char *s, ...) __attribute__((sentinel));
 

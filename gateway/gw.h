@@ -331,7 +331,7 @@ struct hx {
 	/* outcome, when it failed */
 	unsigned fail_status;
 	const char *fail_code;
-	char fail_msg[MSG_HOT_MESSAGE_MAX + 256];
+	char *fail_msg; /* malloc'd; at most HOT_FAIL_MSG_MAX bytes (hot_fail) */
 	/* The instance's stdout and stderr during the invocation (and, for a
 	 * cold start, its init), for the record; trunc bit 0/1 as there. */
 	char *log[2];

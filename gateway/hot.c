@@ -215,8 +215,12 @@ hot_fail(struct req *q, unsigned status, const char *code, const char *fmt, ...)
 	(void)hot_detach(q);
 	q->hx.fail_status = status;
 	q->hx.fail_code = code;
+	free(q->hx.fail_msg);
 	va_start(ap, fmt);
-	vsnprintf(q->hx.fail_msg, sizeof(q->hx.fail_msg), fmt, ap);
+	if (vasprintf(&q->hx.fail_msg, fmt, ap) < 0)
+		q->hx.fail_msg = NULL; /* hot_respond says "the invocation failed" */
+	else if (strlen(q->hx.fail_msg) > HOT_FAIL_MSG_MAX)
+		q->hx.fail_msg[HOT_FAIL_MSG_MAX] = 0;
 	va_end(ap);
 	if (q->hx.streaming) {
 		/* The head may be on its way: the body ends in an error (or,

@@ -15,6 +15,7 @@
 #define BROKEN_GRACE_US  300000u   /* connection lost: wait this long for the reason */
 #define POOL_LINGER_US   60000000u /* an empty pool is forgotten after this */
 #define HOT_HEAD_RESERVE 16384u
+#define HOT_FAIL_MSG_MAX (MSG_HOT_MESSAGE_MAX + 255u) /* a failure's message */
 
 struct hconn {
 	int fd;

@@ -105,7 +105,6 @@ hot_assign(struct gw *g, struct hconn *c, struct req *q)
 {
 	struct hinst *in = c->inst;
 	uint64_t now = now_mono_us();
-	char dl[16];
 
 	c->q = q;
 	c->uses++;
@@ -126,9 +125,9 @@ hot_assign(struct gw *g, struct hconn *c, struct req *q)
 	/* The deadline field was reserved with 13 digits when the head was
 	 * built; the time counts from now. */
 	if (q->hx.deadline_off >= 0) {
-		uint64_t wall = now_wall_ms() + in->pool->timeout_ms;
+		char dl[24];
 
-		(void)str_printf(dl, sizeof(dl), "%013llu", (unsigned long long)wall);
+		(void)str_u64(dl, now_wall_ms() + in->pool->timeout_ms, 13);
 		memcpy(q->hx.out + q->hx.deadline_off, dl, 13);
 	}
 	conn_attach(g, c, q->loop);
@@ -513,7 +512,7 @@ hot_build_head(struct req *q)
 {
 	struct sb b = { 0 };
 	const char *t = raw_target(q);
-	char buf[128], addr[INET6_ADDRSTRLEN];
+	char num[24], addr[INET6_ADDRSTRLEN];
 
 	sb_str(&b, q->method);
 	sb_add(&b, " ", 1);
@@ -533,13 +532,17 @@ hot_build_head(struct req *q)
 	q->scratch = &b;
 	MHD_get_connection_values(q->conn, MHD_HEADER_KIND, header_cb, q);
 	q->scratch = NULL;
-	(void)str_printf(buf, sizeof(buf), "Content-Length: %zu\r\n", q->body_len);
-	sb_str(&b, buf);
-	sb_str(&b, "X-Faas-Invocation-Id: ");
+	sb_str(&b, "Content-Length: ");
+	sb_add(&b, num, str_u64(num, q->body_len, 0));
+	sb_str(&b, "\r\nX-Faas-Invocation-Id: ");
 	sb_str(&b, q->invocation_id);
-	(void)str_printf(buf, sizeof(buf), "\r\nX-Faas-Function: %s/%s\r\nX-Faas-Version: %lld\r\n",
-			 q->route.tenant, q->route.function, (long long)q->sr.version);
-	sb_str(&b, buf);
+	sb_str(&b, "\r\nX-Faas-Function: ");
+	sb_str(&b, q->route.tenant);
+	sb_add(&b, "/", 1);
+	sb_str(&b, q->route.function);
+	sb_str(&b, "\r\nX-Faas-Version: ");
+	sb_add(&b, num, str_u64(num, (uint64_t)q->sr.version, 0));
+	sb_add(&b, "\r\n", 2);
 	invoke_client_addr(q, addr);
 	if (*addr) {
 		sb_str(&b, "X-Forwarded-For: ");
@@ -649,7 +652,8 @@ hot_respond(struct req *q)
 
 	q->done.duration_us = dur;
 	if (x->fail_status)
-		return invoke_fail(q, x->fail_status, x->fail_code, x->fail_msg, NULL);
+		return invoke_fail(q, x->fail_status, x->fail_code,
+				   x->fail_msg ? x->fail_msg : "the invocation failed", NULL);
 	if (x->streaming)
 		return stream_respond(q, dur);
 	body = x->in + x->resp.head_len;
@@ -682,7 +686,8 @@ hot_req_free(struct req *q)
 	}
 	free(q->hx.out);
 	free(q->hx.in);
-	q->hx.out = q->hx.in = NULL;
+	free(q->hx.fail_msg);
+	q->hx.out = q->hx.in = q->hx.fail_msg = NULL;
 	for (unsigned k = 0; k < 2; k++) {
 		free(q->hx.log[k]);
 		q->hx.log[k] = NULL;

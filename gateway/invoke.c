@@ -497,13 +497,13 @@ invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us,
 void
 invoke_faas_headers(struct req *q, struct MHD_Response *resp, bool cold, uint64_t dur_us)
 {
-	char buf[64];
+	char buf[32];
 
 	MHD_add_response_header(resp, "X-Faas-Invocation-Id", q->invocation_id);
-	(void)str_printf(buf, sizeof(buf), "%lld", (long long)q->sr.version);
+	(void)str_u64(buf, (uint64_t)q->sr.version, 0); /* versions are >= 1 */
 	MHD_add_response_header(resp, "X-Faas-Version", buf);
 	MHD_add_response_header(resp, "X-Faas-Cold", cold ? "1" : "0");
-	(void)str_printf(buf, sizeof(buf), "%.3f", (double)dur_us / 1000.0);
+	(void)str_ms3(buf, dur_us);
 	MHD_add_response_header(resp, "X-Faas-Duration-Ms", buf);
 }
 

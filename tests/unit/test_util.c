@@ -1,6 +1,9 @@
 /* Unit tests of common/util.c and common/errmap.c. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "errmap.h"
 #include "tap.h"
@@ -21,6 +24,32 @@ main(void)
 	is_str(buf, "abcdefg", "str_copy keeps a terminated prefix");
 	is_int(str_printf(buf, sizeof(buf), "%d", 1234567), 7, "str_printf fits exactly");
 	is_int(str_printf(buf, sizeof(buf), "%d", 12345678), -ENAMETOOLONG, "str_printf overflow");
+	{
+		char nb[32], ref[32];
+		bool same = true;
+
+		is_int(str_u64(nb, 0, 0), 1, "str_u64 0: one digit");
+		is_str(nb, "0", "str_u64 0");
+		str_u64(nb, UINT64_MAX, 0);
+		is_str(nb, "18446744073709551615", "str_u64 of the largest value");
+		is_int(str_u64(nb, 42, 13), 13, "str_u64 pads to its width");
+		is_str(nb, "0000000000042", "str_u64 pads with zeros");
+		str_u64(nb, 123456, 3);
+		is_str(nb, "123456", "str_u64: a width below the digits cuts nothing");
+		is_int(str_ms3(nb, 5), 5, "str_ms3 length");
+		is_str(nb, "0.005", "str_ms3 below a millisecond");
+		str_ms3(nb, 1000000);
+		is_str(nb, "1000.000", "str_ms3 whole milliseconds");
+		/* As "%.3f" of us / 1000.0, which the headers printed before. */
+		for (uint64_t us = 0; us < 3000000 && same; us += 997) {
+			str_ms3(nb, us);
+			snprintf(ref, sizeof(ref), "%.3f", (double)us / 1000.0);
+			same = strcmp(nb, ref) == 0;
+		}
+		ok(same, "str_ms3 prints what %%.3f prints");
+		str_ms3(nb, UINT64_MAX);
+		is_str(nb, "18446744073709551.615", "str_ms3 of the largest value");
+	}
 	is_int(parse_u64("42", 0, 100, &v), 0, "parse_u64 ok");
 	is_int(v, 42, "parse_u64 value");
 	is_int(parse_u64("", 0, 100, &v), -EINVAL, "empty is invalid");
