@@ -194,6 +194,35 @@ main(void)
 
 	is_int(count_list(s, t.id, &f), 25, "tenant t sees its 25");
 	is_int(count_list(s, t2.id, &f), 5, "tenant u sees its 5");
+	{
+		/* Async and scheduled invocations (SPEC §8, not built yet)
+		 * will leave their records through this same path: the
+		 * triggers the table takes, and one it refuses whole. */
+		struct store_record a[2];
+		json_t *j = NULL;
+
+		fill(&a[0], 200, t2.id, "h", "ok");
+		a[0].trigger = "async";
+		a[0].started_us = 1;
+		fill(&a[1], 201, t2.id, "h", "ok");
+		a[1].trigger = "schedule";
+		a[1].started_us = 1;
+		is_int(store_records_insert(w, a, 2), 0,
+		       "records of an async and a scheduled call");
+		ok(store_record_get(s, t2.id, "u", a[1].id, &j) == 0 &&
+			   strcmp(json_string_value(json_object_get(j, "trigger")) ?: "",
+				  "schedule") == 0,
+		   "…kept with their trigger");
+		json_decref(j);
+		fill(&a[0], 202, t2.id, "h", "ok");
+		a[0].trigger = "cron";
+		ok(store_records_insert(w, a, 1) < 0,
+		   "a trigger the table does not know is refused");
+		is_int(store_record_get(s, t2.id, "u", a[0].id, &j), -ENOENT,
+		       "…and nothing is written");
+		is_int(store_records_prune(w, 2, 1000), 2,
+		       "the two pruned again (started at 1 us)");
+	}
 	f.function = "g";
 	is_int(count_list(s, t.id, &f), 9, "function filter");
 	f.function = NULL;
