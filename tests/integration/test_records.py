@@ -222,6 +222,59 @@ def test_streamed_answer_record_keeps_output_before_its_head(faasd):
     assert r4["logs"]["stderr"] == "during stream /quiet\nbefore head /three\n", r4["logs"]
 
 
+SPLIT_SRV = r"""#!/usr/bin/python3
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(os.environ["FAAS_LISTEN"])
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    buf = b""
+    while True:
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                break
+            buf += d
+        if b"\r\n\r\n" not in buf:
+            break
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        path = head.split(b" ")[1].decode()
+        sys.stdout.write("start %s\n" % path)
+        sys.stdout.flush()
+        c.sendall(b"HTTP/1.1 200 OK\r\n")
+        sys.stderr.write("between %s\n" % path)
+        sys.stderr.flush()
+        c.sendall(b"Content-Length: 2\r\n\r\nok")
+"""
+
+
+def test_hot_output_stays_with_its_invocation_under_load(faasd):
+    """Many invocations at once over a few instances, each handler logging
+    before its answer and between the two writes of its answer's head: every
+    record holds its own lines and no other (the pipes are read once the
+    whole answer is in, before the instance gets another invocation)."""
+    import concurrent.futures
+    tok = faasd.tenant("rsplit")
+    faasd.deploy("rsplit", tok, "s", {"srv.py": (SPLIT_SRV, 0o755)}, runtime="http",
+                 handler="srv.py", max_instances=3)
+
+    def one(i):
+        s, h, body = faasd.call("GET", "/fn/rsplit/s/p%d" % i, tok)
+        assert s == 200 and body == b"ok", (s, body)
+        return i, h["x-faas-invocation-id"]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        done = list(ex.map(one, range(240)))
+    wrong = []
+    for i, inv in done:
+        r = record(faasd, tok, "rsplit", inv)
+        want = {"stdout": "start /p%d\n" % i, "stderr": "between /p%d\n" % i}
+        if r["logs"] != want:
+            wrong.append((i, r["logs"]))
+    assert not wrong, wrong[:5]
+
+
 def test_hot_init_failure_output_in_its_record(faasd):
     tok = faasd.tenant("rinit")
     faasd.deploy("rinit", tok, "bad",
