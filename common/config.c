@@ -78,6 +78,7 @@ static const struct u64_key u64_keys[] = {
 	U64K(init_timeout_ms, 100, 900000),
 	U64K(records_queue, 1, 1u << 22),
 	U64K(retention_days, 1, 3650),
+	U64K(http_loops, 0, 8), /* GW_MAX_LOOPS */
 };
 
 /* Switches: on/off (also yes/no, true/false, 1/0). */

@@ -35,6 +35,7 @@ struct faasd_config {
 	uint64_t records_queue;     /* records waiting for the writer, at most */
 	uint64_t retention_days;    /* records older than this are pruned */
 	uint64_t report_log;        /* 1: a REPORT line per invocation in the log */
+	uint64_t http_loops;        /* the gateway's event loops; 0: half the CPUs */
 	int log_level;
 };
 

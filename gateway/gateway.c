@@ -663,9 +663,14 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 		return 1;
 	}
 	{
+		/* By default half the CPUs, at least one: the loops share the
+		 * host with the handlers they feed, and on two cores one loop
+		 * served as many warm invocations as two, for less CPU each
+		 * and a shorter tail (docs/PERFORMANCE.md). */
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		long n = g->cfg.http_loops ? (long)g->cfg.http_loops : cpus / 2;
 
-		g->nloops = (unsigned)MIN(MAX(cpus, 1L), (long)GW_MAX_LOOPS);
+		g->nloops = (unsigned)MIN(MAX(n, 1L), (long)GW_MAX_LOOPS);
 	}
 	pthread_mutex_init(&g->work.lock, NULL);
 	pthread_cond_init(&g->work.cond, NULL);

@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from conftest import FAASD, sh
+from conftest import FAASD, HOT_OK, sh
 
 
 def wait_for(pred, timeout=10):
@@ -160,6 +160,37 @@ def test_bad_config_and_flags(fresh_faasd, tmp_path):
     p = subprocess.run([FAASD, "--user", "no-such-user", "--state-dir", str(tmp_path)],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 1 and "useradd" in p.stderr
+
+
+def gateway_loops(d):
+    """How many HTTP event loops (gw-loop threads) d's gateway runs."""
+    gw = d.children()["faasd-gateway"]
+    names = []
+    for t in os.listdir("/proc/%d/task" % gw):
+        with open("/proc/%d/task/%s/comm" % (gw, t)) as f:
+            names.append(f.read().strip())
+    return names.count("gw-loop")
+
+
+def test_http_loops_setting(fresh_faasd, tmp_path):
+    """http_loops sets the gateway's event loops; by default half the
+    CPUs, at least one; out of range it is refused, naming the key."""
+    d = fresh_faasd().start()
+    assert gateway_loops(d) == max(1, (os.cpu_count() or 1) // 2)
+    assert d.call("GET", "/healthz")[0] == 200
+    assert d.stop() == 0
+    d = fresh_faasd(config="http_loops = 3\n").start()
+    assert gateway_loops(d) == 3
+    tok = d.tenant("loops")
+    with open(HOT_OK, "rb") as f:
+        d.deploy("loops", tok, "ok", {"ok": (f.read(), 0o755)}, runtime="http", handler="ok")
+    assert all(d.call("GET", "/fn/loops/ok", tok)[0] == 200 for _ in range(20))
+    assert d.stop() == 0
+    bad = fresh_faasd(config="http_loops = 9\n")
+    p = subprocess.run([FAASD, "--config", bad.config_path, "--state-dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "http_loops" in p.stderr and "between 0 and 8" in p.stderr, \
+        p.stderr
 
 
 def test_unreachable_state_dir(tmp_path):

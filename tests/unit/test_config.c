@@ -93,6 +93,14 @@ main(void)
 	is_int(config_set(&c, "retention_days", "0", diag, sizeof(diag)), -EINVAL,
 	       "retention_days = 0 refused");
 	is_int(c.retention_days, 7, "…and the old value kept");
+	is_int(c.http_loops, 0, "http_loops: 0 (half the CPUs) by default");
+	is_int(config_set(&c, "http_loops", "2", diag, sizeof(diag)), 0, "http_loops = 2");
+	is_int(c.http_loops, 2, "…is kept");
+	is_int(config_set(&c, "http_loops", "9", diag, sizeof(diag)), -EINVAL,
+	       "http_loops = 9 refused (at most 8)");
+	ok(strstr(diag, "http_loops") && strstr(diag, "between 0 and 8"), "…naming the key: %s",
+	   diag);
+	is_int(c.http_loops, 2, "…and the old value kept");
 	is_int(config_set(&c, "records_queue", "0", diag, sizeof(diag)), -EINVAL,
 	       "records_queue = 0 refused");
 	ok(strstr(diag, "records_queue") != NULL, "…naming the key: %s", diag);
