@@ -188,6 +188,9 @@ pf99=$(cut -d' ' -f5- "$work/pairs" | num p99_ms | pair_median)
 pn99=$(cut -d' ' -f1-4 "$work/pairs" | num p99_ms | pair_median)
 printf 'faasd/nginx-proxy req/s at 16 conn, median of %s pairs: %s (pairs: %s; target >= 0.70)\n' \
 	"$PAIRS" "$pr" "$(tr '\n' ' ' <"$work/ratios" | sed 's/ $//')"
+if grep -qv 'errors=0 .*errors=0$' "$work/pairs"; then
+	echo "INVALID: a line of the pairs had errors (see above): its ratio measures failures"
+fi
 printf 'p99 at 16 conn, median of the pairs: faasd %s ms, nginx proxy %s ms (target: faasd <= 2)\n' \
 	"$pf99" "$pn99"
 awk -F'|' -v own="$own" -v cold="$cold" '

@@ -46,7 +46,10 @@ serve(struct conn *c)
 				return -1;
 			return 0;
 		}
-		if (write(c->fd, answer, sizeof(answer) - 1) != (ssize_t)sizeof(answer) - 1)
+		/* MSG_NOSIGNAL: a peer that left (nginx closing an upstream
+		 * connection) must not kill the server with SIGPIPE. */
+		if (send(c->fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL) !=
+		    (ssize_t)sizeof(answer) - 1)
 			return -1;
 		memmove(c->buf, c->buf + head + body, c->len - head - body);
 		c->len -= head + body;
