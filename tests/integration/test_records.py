@@ -170,7 +170,9 @@ def test_hot_instances_output_in_their_records(faasd):
     assert r["logs"]["stderr"] == "node err\n"
 
 
-STREAM_SRV = r"""#!/usr/bin/python3
+# An http handler's accept-and-read loop, up to the request's path; the
+# tests below add what it does with each request.
+SRV_LOOP = r"""#!/usr/bin/python3
 import os, socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(os.environ["FAAS_LISTEN"])
@@ -188,7 +190,9 @@ while True:
             break
         head, _, buf = buf.partition(b"\r\n\r\n")
         path = head.split(b" ")[1].decode()
-        if path != "/quiet":
+"""
+
+STREAM_SRV = SRV_LOOP + r"""        if path != "/quiet":
             sys.stderr.write("before head %s\n" % path)
             sys.stderr.flush()
         c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
@@ -222,25 +226,7 @@ def test_streamed_answer_record_keeps_output_before_its_head(faasd):
     assert r4["logs"]["stderr"] == "during stream /quiet\nbefore head /three\n", r4["logs"]
 
 
-SPLIT_SRV = r"""#!/usr/bin/python3
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(os.environ["FAAS_LISTEN"])
-s.listen(8)
-while True:
-    c, _ = s.accept()
-    buf = b""
-    while True:
-        while b"\r\n\r\n" not in buf:
-            d = c.recv(65536)
-            if not d:
-                break
-            buf += d
-        if b"\r\n\r\n" not in buf:
-            break
-        head, _, buf = buf.partition(b"\r\n\r\n")
-        path = head.split(b" ")[1].decode()
-        sys.stdout.write("start %s\n" % path)
+SPLIT_SRV = SRV_LOOP + r"""        sys.stdout.write("start %s\n" % path)
         sys.stdout.flush()
         c.sendall(b"HTTP/1.1 200 OK\r\n")
         sys.stderr.write("between %s\n" % path)
