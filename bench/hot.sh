@@ -171,21 +171,20 @@ for i in $(seq $n); do
 		http://127.0.0.1:18093/fn/bench/pycold | awk '{ printf "%d %s\n", $1 * 1000000, $2 }' \
 		>>"$work/py_cold"
 done
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] / 1000 }'; }
-own=$(median <"$work/py_own")
-cold=$(awk '$2 == 1 { print $1 }' "$work/py_cold" | median)
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+own=$(median <"$work/py_own" | awk '{ print $1 / 1000 }')
+cold=$(awk '$2 == 1 { print $1 }' "$work/py_cold" | median | awk '{ print $1 / 1000 }')
 ncold=$(awk '$2 == 1' "$work/py_cold" | wc -l)
 printf '%-36s median_ms=%s\n' "python3 -c pass (bare), $n runs" "$own"
 printf '%-36s median_ms=%s (%s of %s cold)\n' "faasd python3 cold invocation" "$cold" "$ncold" "$n"
 
 echo
 # Medians over the pairs: faasd/nginx-proxy req/s, faasd p99, nginx-proxy p99.
-pair_median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 num() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 awk '{ split($1, a, "="); split($5, b, "="); printf "%.3f\n", b[2] / a[2] }' "$work/pairs" >"$work/ratios"
-pr=$(pair_median <"$work/ratios")
-pf99=$(cut -d' ' -f5- "$work/pairs" | num p99_ms | pair_median)
-pn99=$(cut -d' ' -f1-4 "$work/pairs" | num p99_ms | pair_median)
+pr=$(median <"$work/ratios")
+pf99=$(cut -d' ' -f5- "$work/pairs" | num p99_ms | median)
+pn99=$(cut -d' ' -f1-4 "$work/pairs" | num p99_ms | median)
 printf 'faasd/nginx-proxy req/s at 16 conn, median of %s pairs: %s (pairs: %s; target >= 0.70)\n' \
 	"$PAIRS" "$pr" "$(tr '\n' ' ' <"$work/ratios" | sed 's/ $//')"
 if grep -qv 'errors=0 .*errors=0$' "$work/pairs"; then
