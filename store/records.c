@@ -146,8 +146,17 @@ store_records_insert(struct store *s, struct store_record *recs, size_t n)
 			recs[i + j].seq = r >= 0 ? last - (int64_t)(m - 1 - j) : 0;
 		sqlite3_reset(st);
 		i += m;
+		if (s->pause && i / s->pause_every != (i - m) / s->pause_every)
+			s->pause();
 	}
 	return sq_end(s, r, NULL);
+}
+
+void
+store_records_pause(struct store *s, void (*pause)(void), unsigned every)
+{
+	s->pause = every ? pause : NULL;
+	s->pause_every = every;
 }
 
 /* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid.

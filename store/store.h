@@ -270,6 +270,11 @@ struct store_record {
 /* Insert n records in one transaction, filling their seq.  A record whose
  * id exists is skipped (seq 0).  0 or -errno (then none is written). */
 int store_records_insert(struct store *s, struct store_record *recs, size_t n);
+/* Call pause() after about every `every` records that store_records_insert
+ * writes on this connection, inside its transaction (NULL: never).  The
+ * record writer gives up its core there, so a batch of a thousand records
+ * does not hold it for a millisecond and more at a time. */
+void store_records_pause(struct store *s, void (*pause)(void), unsigned every);
 
 struct store_record_filter {
 	const char *function;       /* NULL: any */

@@ -18,6 +18,8 @@ struct store {
 	char err[256];
 	_Atomic uint64_t generation; /* bumped by changes to what routes read */
 	_Atomic uint64_t queries;    /* statements prepared, for tests */
+	void (*pause)(void);         /* store_records_pause */
+	unsigned pause_every;
 };
 
 static inline void

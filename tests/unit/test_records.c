@@ -32,6 +32,14 @@ fill(struct store_record *r, int i, int64_t tid, const char *fn, const char *sta
 
 extern const char *const store_migrations[];
 
+static unsigned pauses;
+
+static void
+count_pause(void)
+{
+	pauses++;
+}
+
 /* A database as a faasd of schema version 3 left it, with two records;
  * opened by this store, it is migrated (004, 005) and keeps them. */
 static void
@@ -304,6 +312,25 @@ main(void)
 	is_int(store_tenant_delete(s, t2.id), 0, "delete tenant u");
 	is_int(count_list(s, t2.id, &f), 0, "its records went with it");
 	is_int(count_list(s, t.id, &f), 15, "t's stay");
+	{
+		/* The writer's pause inside a batch's transaction. */
+		struct store_record b[37];
+
+		for (int i = 0; i < 37; i++)
+			fill(&b[i], 300 + i, t.id, "p", "ok");
+		store_records_pause(w, count_pause, 10);
+		is_int(store_records_insert(w, b, 37), 0, "37 records with a pause every 10");
+		ok(pauses >= 2 && pauses <= 4, "…paused inside the batch (%u times)", pauses);
+		ok(b[36].seq == b[0].seq + 36, "…and written in one piece, in order");
+		f.function = "p";
+		is_int(count_list(s, t.id, &f), 37, "…all 37 there");
+		f.function = NULL;
+		pauses = 0;
+		store_records_pause(w, NULL, 0);
+		fill(&b[0], 400, t.id, "p", "ok");
+		is_int(store_records_insert(w, b, 1), 0, "no pause set");
+		is_int(pauses, 0, "…none made");
+	}
 
 	store_close(w);
 	store_close(s);
