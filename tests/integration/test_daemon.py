@@ -176,7 +176,7 @@ def test_http_loops_setting(fresh_faasd, tmp_path):
     """http_loops sets the gateway's event loops; by default half the
     CPUs, at least one; out of range it is refused, naming the key."""
     d = fresh_faasd().start()
-    assert gateway_loops(d) == max(1, (os.cpu_count() or 1) // 2)
+    assert gateway_loops(d) == min(8, max(1, (os.cpu_count() or 1) // 2))  # GW_MAX_LOOPS
     assert d.call("GET", "/healthz")[0] == 200
     assert d.stop() == 0
     d = fresh_faasd(config="http_loops = 3\n").start()
