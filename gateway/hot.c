@@ -854,6 +854,13 @@ hot_worker_down(struct gw *g, unsigned worker)
 
 /* ---- time ---- */
 
+/* Microseconds from t to now, 0 if t is later (never wraps). */
+static uint64_t
+since(uint64_t now, uint64_t t)
+{
+	return now > t ? now - t : 0;
+}
+
 static void
 pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 {
@@ -873,7 +880,7 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 			if (!q)
 				continue;
 			*busy = true;
-			if (q->hx.broken_us && now - q->hx.broken_us > BROKEN_GRACE_US &&
+			if (q->hx.broken_us && since(now, q->hx.broken_us) > BROKEN_GRACE_US &&
 			    q->hx.in_len == 0 && c->uses > 1 && !q->hx.retried) {
 				/* No byte back on a reused keep-alive connection
 				 * and the instance lives: the handler closed it
@@ -885,7 +892,8 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 				q->hx.wait_until_us = now + g->cfg.queue_wait_ms * 1000;
 				hot_wait_push(p, q, true);
 				hot_pool_serve(g, p);
-			} else if (q->hx.broken_us && now - q->hx.broken_us > BROKEN_GRACE_US) {
+			} else if (q->hx.broken_us &&
+				   since(now, q->hx.broken_us) > BROKEN_GRACE_US) {
 				hot_fail(
 					q, 502, "function_error",
 					"handler closed the connection before a complete response");
@@ -902,7 +910,7 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 			}
 		}
 		if (in->state == HI_READY && !in->busy && p->ninst > p->min &&
-		    now - in->idle_since_us >= (uint64_t)p->idle_s * 1000000u)
+		    since(now, in->idle_since_us) >= (uint64_t)p->idle_s * 1000000u)
 			hot_inst_stop(g, in, 502, "function_error",
 				      "instance stopped after idling");
 	}
@@ -999,11 +1007,16 @@ warm_scan(struct gw *g)
 int
 hot_tick(struct gw *g)
 {
-	uint64_t now = now_mono_us();
+	uint64_t now;
 	bool busy = false;
 
 	warm_scan(g);
 	pthread_mutex_lock(&g->lock);
+	/* Read under the lock, after the store scan: every time stamp the
+	 * loops wrote (under the same lock) is then at or before it.  Read
+	 * before the scan, an instance gone idle meanwhile looked idle for
+	 * 2^64 µs and was stopped after its first invocation. */
+	now = now_mono_us();
 	for (unsigned b = 0; b < HOT_BUCKETS; b++) {
 		struct hpool **pp = &g->hot.buckets[b];
 
@@ -1012,7 +1025,7 @@ hot_tick(struct gw *g)
 
 			pool_tick(g, p, now, &busy);
 			if (!p->ninst && !p->nwait && !p->min &&
-			    now - p->empty_since_us > POOL_LINGER_US) {
+			    since(now, p->empty_since_us) > POOL_LINGER_US) {
 				*pp = p->next;
 				json_decref(p->config);
 				free(p);
