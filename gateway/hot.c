@@ -871,6 +871,11 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 			 "no instance of %s was free within %llu ms (max_instances %u)",
 			 p->function, (unsigned long long)g->cfg.queue_wait_ms, p->max);
 	*busy |= p->nwait > 0;
+	if (p->nwait)
+		/* Waiting on a cap: room made elsewhere (another version's
+		 * or function's instance gone idle, a victim for spawn) comes
+		 * with no event of this pool's.  Looked at again every tick. */
+		hot_pool_serve(g, p);
 	for (in = p->insts; in; in = next) {
 		next = in->next;
 		for (unsigned i = 0; i < in->cap && in->state != HI_DEAD; i++) {

@@ -253,6 +253,29 @@ def test_throttled_after_queue_wait(fresh_faasd):
     assert d.stop() == 0
 
 
+def test_waiting_call_gets_the_room_another_version_frees(fresh_faasd):
+    """max_instances counts every version of a function: a call to version 2
+    that finds version 1's instance busy waits, and once that one is idle it
+    is stopped to make room (not left waiting until queue_wait_ms)."""
+    d = fresh_faasd("queue_wait_ms = 5000\n").start()
+    tok = d.tenant("hotroom")
+    deploy_srv(d, "hotroom", tok, "srv", max_instances=1, env={"V": "1"})
+    deploy_srv(d, "hotroom", tok, "srv", max_instances=1, env={"V": "2"})
+    assert get(d, "hotroom", "srv:1", tok)[0] == 200
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        slow = ex.submit(get, d, "hotroom", "srv:1", tok, "/sleep?s=1")
+        time.sleep(0.3)
+        t0 = time.time()
+        s, h, body = get(d, "hotroom", "srv:2", tok)
+        waited = time.time() - t0
+        assert slow.result()[0] == 200
+    assert s == 200, body
+    assert h["x-faas-version"] == "2" and h["x-faas-cold"] == "1"
+    # about the 0.7 s left of version 1's call plus a start, far from 5 s
+    assert waited < 4, waited
+    assert d.stop() == 0
+
+
 def test_idle_timeout_and_min_instances(faasd):
     tok = faasd.tenant("hotidle")
     deploy_srv(faasd, "hotidle", tok, "zero", idle_timeout_s=1)
