@@ -208,6 +208,35 @@ def sh(script):
     return {"handler.sh": ("#!/bin/sh\n" + script, 0o755)}
 
 
+def _daemons(item):
+    d = item.funcargs.get("faasd") if hasattr(item, "funcargs") else None
+    made = getattr(item.funcargs.get("fresh_faasd"), "made", []) \
+        if hasattr(item, "funcargs") else []
+    return ([d] if isinstance(d, Faasd) else []) + list(made)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report carries what faasd logged meanwhile (CI shows
+    only the report)."""
+    rep = (yield).get_result()
+    if rep.when == "setup":
+        item._faasd_log_at = {}
+        for d in _daemons(item):
+            if os.path.exists(d.log_path):
+                item._faasd_log_at[d.log_path] = os.path.getsize(d.log_path)
+    if rep.when == "call" and rep.failed:
+        for d in _daemons(item):
+            if not os.path.exists(d.log_path):
+                continue
+            with open(d.log_path, "rb") as f:
+                f.seek(getattr(item, "_faasd_log_at", {}).get(d.log_path, 0))
+                text = f.read().decode(errors="replace")
+            if len(text) > 16000:
+                text = "[...]\n" + text[-16000:]
+            rep.sections.append(("faasd log during the test: " + d.log_path, text))
+
+
 @pytest.fixture(scope="module")
 def faasd():
     need_root()
@@ -232,6 +261,7 @@ def fresh_faasd():
         d = Faasd(tmp, config, workers)
         made.append(d)
         return d
+    make.made = made
     yield make
     for d in made:
         if d.proc and d.proc.poll() is None:
