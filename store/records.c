@@ -272,15 +272,42 @@ store_records_list(struct store *s, int64_t tenant_id, const char *tenant,
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *arr, *last = NULL;
 	unsigned limit = f->limit ? f->limit : 50, n = 0;
+	int64_t cur_start = INT64_MAX, cur_seq = INT64_MAX;
 	int r, rc, k = 1;
 	LOCKED(s);
 
+	if (f->before_seq) {
+		/* The cursor is the last record's seq; the page after it
+		 * starts below that record's (started_us, seq). */
+		r = sq_prep(s, "SELECT started_us FROM invocations WHERE seq = ? AND tenant_id = ?",
+			    &st);
+		if (r < 0)
+			return r;
+		sqlite3_bind_int64(st, 1, f->before_seq);
+		sqlite3_bind_int64(st, 2, tenant_id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			cur_start = sqlite3_column_int64(st, 0);
+			cur_seq = f->before_seq;
+		} else if (rc == SQLITE_DONE) {
+			/* Pruned since (or never this tenant's): nothing older
+			 * is left to page through. */
+			*out = json_pack("{s:[], s:n}", "invocations", "next_cursor");
+			return *out ? 0 : -ENOMEM;
+		} else
+			return sq_err(s, rc);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	/* Newest first by start, seq breaking ties: the order of the index
+	 * (tenant_id, started_us) and its rowid, so the range and the
+	 * cursor are index bounds and nothing is sorted. */
 	r = sq_prep(s,
 		    "SELECT " RECORD_COLS " FROM invocations WHERE tenant_id = ?1 "
+		    "AND started_us >= ?6 AND started_us < ?7 AND (started_us, seq) < (?8, ?9) "
 		    "AND (?2 IS NULL OR function = ?2) AND (?3 = 0 OR version = ?3) "
 		    "AND (?4 IS NULL OR status = ?4) AND (?5 < 0 OR cold = ?5) "
-		    "AND started_us >= ?6 AND (?7 = 0 OR started_us < ?7) "
-		    "AND (?8 = 0 OR seq < ?8) ORDER BY seq DESC LIMIT ?9",
+		    "ORDER BY started_us DESC, seq DESC LIMIT ?10",
 		    &st);
 	if (r < 0)
 		return r;
@@ -290,8 +317,9 @@ store_records_list(struct store *s, int64_t tenant_id, const char *tenant,
 	sqlite3_bind_text(st, k++, f->status, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, k++, f->cold);
 	sqlite3_bind_int64(st, k++, f->since_us);
-	sqlite3_bind_int64(st, k++, f->until_us);
-	sqlite3_bind_int64(st, k++, f->before_seq);
+	sqlite3_bind_int64(st, k++, f->until_us ? f->until_us : INT64_MAX);
+	sqlite3_bind_int64(st, k++, cur_start);
+	sqlite3_bind_int64(st, k++, cur_seq);
 	sqlite3_bind_int(st, k++, (int)limit + 1); /* one more: is there a next page? */
 	arr = json_array();
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -327,12 +355,33 @@ store_record_get(struct store *s, int64_t tenant_id, const char *tenant, const c
 
 	if (uuid_parse(id, idb) < 0)
 		return -ENOENT; /* every id is a UUID */
-	r = sq_prep(s,
-		    "SELECT " RECORD_COLS ", stdout, stderr FROM invocations "
-		    "WHERE tenant_id = ? AND id = ?",
-		    &st);
-	if (r < 0)
-		return r;
+	if (idb[6] >> 4 == 7) {
+		/* A UUIDv7 carries the millisecond its invocation started:
+		 * started_us is in it (one clock reading since schema 006) or
+		 * the next (two readings, before). */
+		int64_t ms = 0;
+
+		for (int i = 0; i < 6; i++)
+			ms = ms << 8 | idb[i];
+		r = sq_prep(s,
+			    "SELECT " RECORD_COLS ", stdout, stderr FROM invocations "
+			    "WHERE tenant_id = ?1 AND started_us >= ?3 AND started_us < ?4 "
+			    "AND id = ?2",
+			    &st);
+		if (r < 0)
+			return r;
+		sqlite3_bind_int64(st, 3, ms * 1000);
+		sqlite3_bind_int64(st, 4, ms * 1000 + 2000);
+	} else {
+		/* Ids of faasd before UUIDv7 say nothing of time: a walk of
+		 * the tenant's records (only such ids take it). */
+		r = sq_prep(s,
+			    "SELECT " RECORD_COLS ", stdout, stderr FROM invocations "
+			    "WHERE tenant_id = ?1 AND id = ?2",
+			    &st);
+		if (r < 0)
+			return r;
+	}
 	sqlite3_bind_int64(st, 1, tenant_id);
 	sqlite3_bind_blob(st, 2, idb, 16, SQLITE_STATIC);
 	rc = sqlite3_step(st);

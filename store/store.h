@@ -282,12 +282,14 @@ struct store_record_filter {
 	const char *status;         /* NULL: any */
 	int cold;                   /* -1 any, 0 warm, 1 cold */
 	int64_t since_us, until_us; /* 0: unbounded; started_us in [since, until) */
-	int64_t before_seq;         /* cursor: only records older than it; 0 none */
+	int64_t before_seq;         /* cursor: only records after it in the order; 0 none */
 	unsigned limit;             /* 1..1000 */
 };
 
-/* Records of a tenant, newest first, without logs: {"invocations": [...],
- * "next_cursor": seq to pass as before_seq for the next page, or null}. */
+/* Records of a tenant, newest first (by start; seq breaks ties), without
+ * logs: {"invocations": [...], "next_cursor": the last one's seq, to pass
+ * as before_seq for the next page, or null}.  A cursor naming no record of
+ * the tenant (pruned since) gives an empty last page. */
 int store_records_list(struct store *s, int64_t tenant_id, const char *tenant,
 		       const struct store_record_filter *f, json_t **out);
 /* One record with its logs ({"logs": {"stdout", "stderr", "truncated"}}),

@@ -11,17 +11,44 @@
 #include "store.h"
 #include "tap.h"
 
+/* The id of record i started at us: a UUIDv7 carrying that millisecond,
+ * as the gateway makes them (the store finds records by it). */
+static void
+start_at(struct store_record *r, int i, int64_t us)
+{
+	unsigned long long ms = (unsigned long long)us / 1000;
+
+	r->started_us = us;
+	snprintf(r->id, sizeof(r->id), "%08llx-%04llx-7000-8000-%012d", ms >> 16, ms & 0xffff, i);
+}
+
+#define T0 1700000000000000LL
+
+/* The id fill() gives record i (in a static buffer of its own per call
+ * site's use: copied before the next). */
+static const char *
+rid(int i)
+{
+	static char ids[4][40];
+	static unsigned k;
+	struct store_record r;
+
+	start_at(&r, i, T0 + (int64_t)i * 1000000);
+	k = (k + 1) % 4;
+	memcpy(ids[k], r.id, sizeof(ids[k]));
+	return ids[k];
+}
+
 static void
 fill(struct store_record *r, int i, int64_t tid, const char *fn, const char *status)
 {
 	memset(r, 0, sizeof(*r));
-	snprintf(r->id, sizeof(r->id), "019a0000-0000-7000-8000-%012d", i);
+	start_at(r, i, T0 + (int64_t)i * 1000000);
 	r->tenant_id = tid;
 	snprintf(r->function, sizeof(r->function), "%s", fn);
 	r->version = 1 + i % 2;
 	snprintf(r->alias, sizeof(r->alias), "live");
 	r->trigger = "http";
-	r->started_us = 1700000000000000LL + (int64_t)i * 1000000;
 	r->duration_us = 1500;
 	r->billed_ms = 2;
 	r->status = status;
@@ -40,8 +67,8 @@ count_pause(void)
 	pauses++;
 }
 
-/* A database as a faasd of schema version 3 left it, with two records;
- * opened by this store, it is migrated (004, 005) and keeps them. */
+/* A database as a faasd of schema version 3 left it, with three records;
+ * opened by this store, it is migrated (004 to 006) and keeps them. */
 static void
 migration_004(const char *dir)
 {
@@ -59,12 +86,19 @@ migration_004(const char *dir)
 			db,
 			"PRAGMA user_version = 3;"
 			"INSERT INTO tenants (name, uid, created_at) VALUES ('old', 70000, 1);"
+			/* a UUIDv7 whose start was read in the millisecond
+			 * after the id's (two clock readings, before 006) */
 			"INSERT INTO invocations VALUES (7, '01a23c4f-accc-759c-8cb9-a6a89cfb5424', "
 			"1, 'f', 2, 'live', 'http', "
-			"1700000000000000, 1500, 0, 2, 'error', 502, 1, 900, 128, 10, 20, "
+			"1796308184269417, 1500, 0, 2, 'error', 502, 1, 900, 128, 10, 20, "
 			"'function_error', 'it broke', 2, NULL, CAST('went wrong' AS BLOB));"
 			"INSERT INTO invocations VALUES (8, 'not-a-uuid', 1, 'f', 2, 'live', 'http', "
 			"1700000000000001, 1500, 0, 2, 'ok', 200, 0, 900, 128, 10, 20, "
+			"NULL, NULL, 0, NULL, NULL);"
+			/* a random (version 4) id, as faasd made before UUIDv7 */
+			"INSERT INTO invocations VALUES (9, 'c0ffee00-1234-4abc-8def-0123456789ab', "
+			"1, 'f', 2, 'live', 'http', "
+			"1700000000000002, 1500, 0, 2, 'ok', 200, 0, 900, 128, 10, 20, "
 			"NULL, NULL, 0, NULL, NULL)",
 			NULL, NULL, NULL) == SQLITE_OK;
 	sqlite3_close(db);
@@ -79,6 +113,12 @@ migration_004(const char *dir)
 	is_str(json_string_value(json_object_get(json_object_get(out, "logs"), "stderr")),
 	       "went wrong", "…and its log");
 	json_decref(out);
+	is_int(store_record_get(s, 1, "old", "c0ffee00-1234-4abc-8def-0123456789ab", &out), 0,
+	       "a version 4 id (no time in it) is found too");
+	is_int(json_integer_value(json_object_get(out, "seq")), 9, "…the right one");
+	json_decref(out);
+	is_int(store_record_get(s, 1, "old", "01a23c4f-accd-759c-8cb9-a6a89cfb5424", &out), -ENOENT,
+	       "a UUIDv7 of another millisecond is not it");
 	store_close(s);
 	ok(sqlite3_open(path, &db) == SQLITE_OK, "reopen with sqlite3");
 	{
@@ -92,7 +132,7 @@ migration_004(const char *dir)
 		    sqlite3_step(st) == SQLITE_ROW)
 			snprintf(types, sizeof(types), "%s", sqlite3_column_text(st, 0));
 		sqlite3_finalize(st);
-		is_str(types, "blob:16 text:10",
+		is_str(types, "blob:16 text:10 blob:16",
 		       "ids became 16 bytes; one that was no UUID is kept as it was");
 	}
 	is_int(sqlite3_exec(
@@ -119,8 +159,6 @@ migration_004(const char *dir)
 	sqlite3_close(db);
 	unlink(path);
 }
-
-#define REC(i) "019a0000-0000-7000-8000-00000000000" #i
 
 static unsigned
 count_list(struct store *s, int64_t tid, struct store_record_filter *f)
@@ -185,10 +223,8 @@ main(void)
 			good &= more[i].seq == prev + 1 + i;
 			if (i == 0 || i == 16 || i == 32 || i == 36) {
 				json_t *j = NULL;
-				char id[40];
 
-				snprintf(id, sizeof(id), "019a0000-0000-7000-8000-%012d", 100 + i);
-				good &= store_record_get(s, t2.id, "u", id, &j) == 0 &&
+				good &= store_record_get(s, t2.id, "u", rid(100 + i), &j) == 0 &&
 					json_integer_value(json_object_get(j, "seq")) ==
 						more[i].seq &&
 					json_integer_value(json_object_get(j, "mem_peak_kb")) == i;
@@ -211,10 +247,10 @@ main(void)
 
 		fill(&a[0], 200, t2.id, "h", "ok");
 		a[0].trigger = "async";
-		a[0].started_us = 1;
+		start_at(&a[0], 200, 1);
 		fill(&a[1], 201, t2.id, "h", "ok");
 		a[1].trigger = "schedule";
-		a[1].started_us = 1;
+		start_at(&a[1], 201, 1);
 		is_int(store_records_insert(w, a, 2), 0,
 		       "records of an async and a scheduled call");
 		ok(store_record_get(s, t2.id, "u", a[1].id, &j) == 0 &&
@@ -270,7 +306,7 @@ main(void)
 	is_int(seen, 25, "pages cover every record once");
 	is_int(pages, 4, "25 records in pages of 7: 4 pages");
 
-	is_int(store_record_get(s, t.id, "t", REC(3), &out), 0, "get with logs");
+	is_int(store_record_get(s, t.id, "t", rid(3), &out), 0, "get with logs");
 	is_str(json_string_value(json_object_get(json_object_get(out, "logs"), "stdout")),
 	       "partial", "stdout kept");
 	is_str(json_string_value(json_object_get(json_object_get(out, "logs"), "stderr")),
@@ -278,11 +314,11 @@ main(void)
 	ok(json_is_true(json_object_get(json_object_get(out, "truncated"), "stderr")),
 	   "truncated flag");
 	json_decref(out);
-	is_int(store_record_get(s, t.id, "t", REC(4), &out), 0, "get a failed one");
+	is_int(store_record_get(s, t.id, "t", rid(4), &out), 0, "get a failed one");
 	is_str(json_string_value(json_object_get(json_object_get(out, "error"), "code")),
 	       "function_error", "error code kept");
 	json_decref(out);
-	is_int(store_record_get(s, t2.id, "u", REC(3), &out), -ENOENT,
+	is_int(store_record_get(s, t2.id, "u", rid(3), &out), -ENOENT,
 	       "another tenant's record does not exist");
 	is_int(store_record_get(s, t.id, "t", "nope", &out), -ENOENT, "unknown id");
 
@@ -330,6 +366,67 @@ main(void)
 		fill(&b[0], 400, t.id, "p", "ok");
 		is_int(store_records_insert(w, b, 1), 0, "no pause set");
 		is_int(pauses, 0, "…none made");
+	}
+
+	{
+		/* Listings run by start time: a long invocation written after
+		 * shorter ones that started later sits by its start.  Equal
+		 * starts are ordered by seq, and pages split between them
+		 * neither skip nor repeat one. */
+		struct store_record c[6];
+		int64_t tz = T0 + 500000000000LL;
+		const int64_t at[6] = { 3, 5, 5, 5, 5, 1 }; /* c[5]: the long one */
+		char order[64] = "", want[64] = "";
+		int64_t cursor = 0;
+		unsigned pages = 0;
+		json_t *out;
+
+		for (int i = 0; i < 6; i++) {
+			fill(&c[i], 500 + i, t.id, "q", "ok");
+			start_at(&c[i], 500 + i, tz + at[i] * 1000000);
+		}
+		is_int(store_records_insert(w, c, 6), 0, "6 records of q, the last started first");
+		f.function = "q";
+		f.limit = 2;
+		do {
+			f.before_seq = cursor;
+			if (store_records_list(s, t.id, "t", &f, &out) < 0)
+				break;
+			for (size_t i = 0; i < json_array_size(json_object_get(out, "invocations"));
+			     i++) {
+				json_t *r = json_array_get(json_object_get(out, "invocations"), i);
+				int64_t sq = json_integer_value(json_object_get(r, "seq"));
+
+				snprintf(order + strlen(order), sizeof(order) - strlen(order),
+					 "%d ", (int)(sq - c[0].seq));
+			}
+			cursor = json_integer_value(json_object_get(out, "next_cursor"));
+			json_decref(out);
+			pages++;
+		} while (cursor && pages < 10);
+		/* newest start first; the four at +5 s newest seq first */
+		snprintf(want, sizeof(want), "4 3 2 1 0 5 ");
+		is_str(order, want, "pages of 2: by start, seq breaking ties, none twice");
+		is_int(pages, 3, "…in 3 pages");
+		f.limit = 100;
+		f.since_us = tz + 2000000;
+		f.until_us = tz + 5000000;
+		is_int(count_list(s, t.id, &f), 1, "since/until by start: only the one at +3 s");
+		f.since_us = f.until_us = 0;
+		f.before_seq = c[2].seq;
+		is_int(count_list(s, t.id, &f), 3, "after the cursor c[2]: c[1], c[0] and c[5]");
+		f.before_seq = 0;
+		ok(store_records_prune(w, tz + 4000000, 1000) >= 2, "prune those before +4 s");
+		f.before_seq = c[0].seq; /* pruned */
+		is_int(store_records_list(s, t.id, "t", &f, &out), 0, "a pruned record's cursor");
+		ok(json_array_size(json_object_get(out, "invocations")) == 0 &&
+			   json_is_null(json_object_get(out, "next_cursor")),
+		   "…is an empty last page");
+		json_decref(out);
+		f.before_seq = c[3].seq;
+		is_int(count_list(s, t2.id, &f), 0, "another tenant's seq as cursor: nothing");
+		f.before_seq = 0;
+		f.function = NULL;
 	}
 
 	store_close(w);
