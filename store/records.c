@@ -350,37 +350,33 @@ store_record_get(struct store *s, int64_t tenant_id, const char *tenant, const c
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *j;
 	uint8_t idb[16];
+	bool v7;
 	int r, rc;
 	LOCKED(s);
 
 	if (uuid_parse(id, idb) < 0)
 		return -ENOENT; /* every id is a UUID */
-	if (idb[6] >> 4 == 7) {
-		/* A UUIDv7 carries the millisecond its invocation started:
-		 * started_us is in it (one clock reading since schema 006) or
-		 * the next (two readings, before). */
+	/* A UUIDv7 carries the millisecond its invocation started:
+	 * started_us is in it (one clock reading since schema 006) or the next
+	 * (two readings, before).  Ids of faasd before UUIDv7 say nothing of
+	 * time: for those (only), a walk of the tenant's records. */
+	v7 = idb[6] >> 4 == 7;
+	r = sq_prep(s,
+		    v7 ? "SELECT " RECORD_COLS ", stdout, stderr FROM invocations "
+			 "WHERE tenant_id = ?1 AND started_us >= ?3 AND started_us < ?4 "
+			 "AND id = ?2"
+		       : "SELECT " RECORD_COLS ", stdout, stderr FROM invocations "
+			 "WHERE tenant_id = ?1 AND id = ?2",
+		    &st);
+	if (r < 0)
+		return r;
+	if (v7) {
 		int64_t ms = 0;
 
 		for (int i = 0; i < 6; i++)
 			ms = ms << 8 | idb[i];
-		r = sq_prep(s,
-			    "SELECT " RECORD_COLS ", stdout, stderr FROM invocations "
-			    "WHERE tenant_id = ?1 AND started_us >= ?3 AND started_us < ?4 "
-			    "AND id = ?2",
-			    &st);
-		if (r < 0)
-			return r;
 		sqlite3_bind_int64(st, 3, ms * 1000);
 		sqlite3_bind_int64(st, 4, ms * 1000 + 2000);
-	} else {
-		/* Ids of faasd before UUIDv7 say nothing of time: a walk of
-		 * the tenant's records (only such ids take it). */
-		r = sq_prep(s,
-			    "SELECT " RECORD_COLS ", stdout, stderr FROM invocations "
-			    "WHERE tenant_id = ?1 AND id = ?2",
-			    &st);
-		if (r < 0)
-			return r;
 	}
 	sqlite3_bind_int64(st, 1, tenant_id);
 	sqlite3_bind_blob(st, 2, idb, 16, SQLITE_STATIC);
