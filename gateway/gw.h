@@ -248,6 +248,9 @@ struct hot {
 	uint64_t next_id;
 	uint64_t warm_gen; /* store generation of the last min_instances scan */
 	bool warm_scanned;
+	/* Moves whenever an instance goes idle, gets ready or dies: a pool
+	 * whose start a cap refused tries again only once it moved. */
+	uint64_t room_gen;
 };
 
 /*

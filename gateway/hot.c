@@ -190,6 +190,13 @@ hot_conn_close(struct hconn *c)
 	c->fd = -1;
 }
 
+/* Room may have been made under the caps (see struct hot). */
+void
+hot_room(struct gw *g)
+{
+	g->hot.room_gen++;
+}
+
 struct hconn *
 hot_detach(struct req *q)
 {
@@ -197,7 +204,8 @@ hot_detach(struct req *q)
 
 	if (c) {
 		c->q = NULL;
-		c->inst->busy--;
+		if (--c->inst->busy == 0)
+			hot_room(q->gw);
 		q->hx.conn = NULL;
 	}
 	hot_wait_unlink(q);
@@ -393,6 +401,7 @@ inst_bury(struct gw *g, struct hinst *in, unsigned status, const char *code, con
 		p->nstarting--;
 	in->state = HI_DEAD;
 	p->ninst--;
+	hot_room(g);
 	if (!p->ninst && !p->nwait)
 		p->empty_since_us = now_mono_us();
 	if (g->workers[in->worker].hot)
@@ -668,6 +677,9 @@ hot_pool_serve(struct gw *g, struct hpool *p)
 	}
 	while (coming < p->nwait && spawn(g, p) == 0)
 		coming += p->cap;
+	p->blocked = coming < p->nwait;
+	p->blocked_gen = g->hot.room_gen;
+	p->blocked_us = now_mono_us();
 }
 
 enum MHD_Result
@@ -785,6 +797,7 @@ hot_worker_msg(struct gw *g, unsigned worker, struct msg_in *in)
 		}
 		if (it && it->state == HI_STARTING) {
 			it->state = HI_READY;
+			hot_room(g);
 			it->init_us = h.duration_us;
 			it->idle_since_us = it->ready_us = now_mono_us();
 			it->pool->nstarting--;
@@ -854,6 +867,10 @@ hot_worker_down(struct gw *g, unsigned worker)
 
 /* ---- time ---- */
 
+/* A pool whose start was refused tries again at least this often, room
+ * or not (a worker back after a restart makes none). */
+#define BLOCKED_RETRY_US 100000u
+
 /* Microseconds from t to now, 0 if t is later (never wraps). */
 static uint64_t
 since(uint64_t now, uint64_t t)
@@ -871,10 +888,13 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 			 "no instance of %s was free within %llu ms (max_instances %u)",
 			 p->function, (unsigned long long)g->cfg.queue_wait_ms, p->max);
 	*busy |= p->nwait > 0;
-	if (p->nwait)
+	if (p->nwait && (!p->blocked || p->blocked_gen != g->hot.room_gen ||
+			 since(now, p->blocked_us) >= BLOCKED_RETRY_US))
 		/* Waiting on a cap: room made elsewhere (another version's
 		 * or function's instance gone idle, a victim for spawn) comes
-		 * with no event of this pool's.  Looked at again every tick. */
+		 * with no event of this pool's.  Looked at again on the tick
+		 * once any instance went idle, got ready or died since (and
+		 * every BLOCKED_RETRY_US). */
 		hot_pool_serve(g, p);
 	for (in = p->insts; in; in = next) {
 		next = in->next;

@@ -71,6 +71,9 @@ struct hpool {
 	unsigned nwait;
 	uint64_t empty_since_us;
 	uint64_t prewarm_after_us; /* min_instances waits after a failed start */
+	bool blocked;              /* its waiters' start was refused (a cap)... */
+	uint64_t blocked_gen;      /* ...at this hot.room_gen */
+	uint64_t blocked_us;       /* ...at this time (no worker: tried again) */
 	struct hpool *next;
 };
 
@@ -78,6 +81,7 @@ struct hpool {
 int64_t hot_cfg_int(json_t *cfg, const char *key);
 void hot_resume(struct req *q);
 void hot_wait_unlink(struct req *q);
+void hot_room(struct gw *g);
 void hot_wait_push(struct hpool *p, struct req *q, bool front);
 void hot_conn_close(struct hconn *c);
 /* Take q off its connection (returned, now free; or NULL) and its queue. */

@@ -145,7 +145,8 @@ release(struct gw *g, struct hconn *c, bool reuse)
 	hot_log_take(g, in, q);
 	c->q = NULL;
 	q->hx.conn = NULL;
-	in->busy--;
+	if (--in->busy == 0)
+		hot_room(g);
 	in->idle_since_us = now;
 	if (!reuse)
 		hot_conn_close(c);
