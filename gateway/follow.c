@@ -284,7 +284,8 @@ follow_beat(struct gw *g)
 	fs->next_beat_us = now + 1000000u;
 	pthread_mutex_lock(&fs->lock);
 	for (struct follower *f = fs->head; f; f = f->next)
-		if (f->waiting && now - f->last_us >= FOLLOW_BEAT_US && put(f, "\n", 1) == 0) {
+		if (f->waiting && us_since(now, f->last_us) >= FOLLOW_BEAT_US &&
+		    put(f, "\n", 1) == 0) {
 			f->last_us = now;
 			wake(f);
 		}

@@ -871,13 +871,6 @@ hot_worker_down(struct gw *g, unsigned worker)
  * or not (a worker back after a restart makes none). */
 #define BLOCKED_RETRY_US 100000u
 
-/* Microseconds from t to now, 0 if t is later (never wraps). */
-static uint64_t
-since(uint64_t now, uint64_t t)
-{
-	return now > t ? now - t : 0;
-}
-
 static void
 pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 {
@@ -889,7 +882,7 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 			 p->function, (unsigned long long)g->cfg.queue_wait_ms, p->max);
 	*busy |= p->nwait > 0;
 	if (p->nwait && (!p->blocked || p->blocked_gen != g->hot.room_gen ||
-			 since(now, p->blocked_us) >= BLOCKED_RETRY_US))
+			 us_since(now, p->blocked_us) >= BLOCKED_RETRY_US))
 		/* Waiting on a cap: room made elsewhere (another version's
 		 * or function's instance gone idle, a victim for spawn) comes
 		 * with no event of this pool's.  Looked at again on the tick
@@ -905,7 +898,7 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 			if (!q)
 				continue;
 			*busy = true;
-			if (q->hx.broken_us && since(now, q->hx.broken_us) > BROKEN_GRACE_US &&
+			if (q->hx.broken_us && us_since(now, q->hx.broken_us) > BROKEN_GRACE_US &&
 			    q->hx.in_len == 0 && c->uses > 1 && !q->hx.retried) {
 				/* No byte back on a reused keep-alive connection
 				 * and the instance lives: the handler closed it
@@ -918,7 +911,7 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 				hot_wait_push(p, q, true);
 				hot_pool_serve(g, p);
 			} else if (q->hx.broken_us &&
-				   since(now, q->hx.broken_us) > BROKEN_GRACE_US) {
+				   us_since(now, q->hx.broken_us) > BROKEN_GRACE_US) {
 				hot_fail(
 					q, 502, "function_error",
 					"handler closed the connection before a complete response");
@@ -935,7 +928,7 @@ pool_tick(struct gw *g, struct hpool *p, uint64_t now, bool *busy)
 			}
 		}
 		if (in->state == HI_READY && !in->busy && p->ninst > p->min &&
-		    since(now, in->idle_since_us) >= (uint64_t)p->idle_s * 1000000u)
+		    us_since(now, in->idle_since_us) >= (uint64_t)p->idle_s * 1000000u)
 			hot_inst_stop(g, in, 502, "function_error",
 				      "instance stopped after idling");
 	}
@@ -1050,7 +1043,7 @@ hot_tick(struct gw *g)
 
 			pool_tick(g, p, now, &busy);
 			if (!p->ninst && !p->nwait && !p->min &&
-			    since(now, p->empty_since_us) > POOL_LINGER_US) {
+			    us_since(now, p->empty_since_us) > POOL_LINGER_US) {
 				*pp = p->next;
 				json_decref(p->config);
 				free(p);

@@ -253,7 +253,7 @@ records_submit(struct gw *g, struct store_record *r)
 		uint64_t now = now_mono_us(), last = atomic_load(&rs->last_drop_log_us);
 		uint64_t n = atomic_fetch_add(&rs->dropped, 1) + 1;
 
-		if (now - last >= 1000000 &&
+		if (us_since(now, last) >= 1000000 &&
 		    atomic_compare_exchange_strong(&rs->last_drop_log_us, &last, now))
 			log_warn("invocation record queue full (%llu records): dropped %s, "
 				 "%llu dropped so far",

@@ -36,6 +36,8 @@ main(void)
 		is_str(nb, "0000000000042", "str_u64 pads with zeros");
 		str_u64(nb, 123456, 3);
 		is_str(nb, "123456", "str_u64: a width below the digits cuts nothing");
+		ok(us_since(10, 3) == 7, "us_since: the time since");
+		ok(us_since(3, 10) == 0, "us_since: a stamp later than now is 0, not 2^64 - 7");
 		is_int(str_ms3(nb, 5), 5, "str_ms3 length");
 		is_str(nb, "0.005", "str_ms3 below a millisecond");
 		str_ms3(nb, 1000000);
