@@ -434,19 +434,21 @@ hot_send(struct wk *w, uint16_t type, uint64_t id, uint64_t result, uint64_t cod
 }
 
 /* While starting: does it accept yet?  Tries every 0.25 ms, then every
- * 1 ms: a failed try is one openat2, cheap next to any start-up. */
+ * 1 ms: a failed try is one openat2, cheap next to any start-up.  Past
+ * the deadline it is tried once more before it fails: a worker held up
+ * meanwhile does not fail an instance that has been listening for a
+ * while. */
 static void
 hot_try_ready(struct wk *w, struct inst *it, uint64_t now)
 {
-	int fd;
+	int fd = sb_listen_connect(it->run_fd, it->uid);
 
-	if (now >= it->deadline_us) {
+	if (fd < 0 && now >= it->deadline_us) {
 		it->stopping = true; /* reported as an init failure at its end */
 		it->timed_out = true;
 		kill_inst(w, it);
 		return;
 	}
-	fd = sb_listen_connect(it->run_fd, it->uid);
 	if (fd < 0) {
 		it->try_gap_us = MIN(MAX(it->try_gap_us * 2, 250u), 1000u);
 		it->next_try_us = now + it->try_gap_us;
