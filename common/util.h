@@ -118,6 +118,8 @@ int read_file_bounded(const char *path, size_t max, char **out, size_t *len);
 
 /* Monotonic and wall clock in microseconds / milliseconds. */
 uint64_t now_mono_us(void);
+uint64_t now_wall_ms(void);
+uint64_t now_wall_us(void);
 /* Microseconds from t to now, 0 when t is later: a time stamp another
  * thread wrote after this one read its clock never wraps to 2^64. */
 static inline uint64_t
@@ -125,8 +127,6 @@ us_since(uint64_t now, uint64_t t)
 {
 	return now > t ? now - t : 0;
 }
-uint64_t now_wall_ms(void);
-uint64_t now_wall_us(void);
 
 /* FNV-1a of "tenant/function" mixed with version: the key of the tables
  * that hold something per function version (hot pools, metric series). */

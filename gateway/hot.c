@@ -678,8 +678,10 @@ hot_pool_serve(struct gw *g, struct hpool *p)
 	while (coming < p->nwait && spawn(g, p) == 0)
 		coming += p->cap;
 	p->blocked = coming < p->nwait;
-	p->blocked_gen = g->hot.room_gen;
-	p->blocked_us = now_mono_us();
+	if (p->blocked) {
+		p->blocked_gen = g->hot.room_gen;
+		p->blocked_us = now_mono_us();
+	}
 }
 
 enum MHD_Result

@@ -143,10 +143,7 @@ release(struct gw *g, struct hconn *c, bool reuse)
 	uint64_t now = now_mono_us();
 
 	hot_log_take(g, in, q);
-	c->q = NULL;
-	q->hx.conn = NULL;
-	if (--in->busy == 0)
-		hot_room(g);
+	(void)hot_detach(q); /* c, free again */
 	in->idle_since_us = now;
 	if (!reuse)
 		hot_conn_close(c);

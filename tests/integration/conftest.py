@@ -209,9 +209,9 @@ def sh(script):
 
 
 def _daemons(item):
-    d = item.funcargs.get("faasd") if hasattr(item, "funcargs") else None
-    made = getattr(item.funcargs.get("fresh_faasd"), "made", []) \
-        if hasattr(item, "funcargs") else []
+    args = getattr(item, "funcargs", {})
+    d = args.get("faasd")
+    made = getattr(args.get("fresh_faasd"), "made", [])
     return ([d] if isinstance(d, Faasd) else []) + list(made)
 
 
