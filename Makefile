@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 PYTHON  ?= /usr/bin/python3
 
-PKGS_D   = libmicrohttpd libseccomp libcap sqlite3 libcrypto jansson libarchive
+PKGS_D   = libmicrohttpd libseccomp libcap sqlite3 libcrypto jansson libarchive libcurl
 PKGS_CLI = libcurl jansson libarchive libcrypto
 
 CFLAGS_BASE = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
@@ -28,12 +28,12 @@ CFLAGS_PKGS = $(shell pkg-config --cflags $(PKGS_D) libcurl)
 
 COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c common/timeparse.c \
 	common/errmap.c common/fnconfig.c common/config.c common/strategy.c
-STORE_SRC   = store/store.c store/alias.c store/deploy.c store/records.c $(O)/schema_sql.c
+STORE_SRC   = store/store.c store/alias.c store/deploy.c store/records.c store/async.c $(O)/schema_sql.c
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c \
 	gateway/rcache.c gateway/hot.c gateway/hotx.c gateway/hproxy.c gateway/deploy.c \
 	gateway/api_deploy.c gateway/records.c gateway/api_records.c gateway/metrics.c \
-	gateway/follow.c
+	gateway/follow.c gateway/async.c gateway/api_async.c
 SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c worker/sandbox/sb_listen.c
 WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)
@@ -45,7 +45,7 @@ FAASD_SRC = $(DAEMON_SRC) $(GATEWAY_SRC) $(WORKER_SRC) $(STORE_SRC) $(COMMON_SRC
 CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c common/strategy.c
 
 UNIT_TESTS = test_util test_msg test_names test_fnconfig test_config test_sandbox \
-	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy test_strategy test_deploy_store test_records
+	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy test_strategy test_deploy_store test_records test_async_store
 UNIT_BINS  = $(addprefix $(O)/tests/,$(UNIT_TESTS))
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(patsubst $(O)/%,%,$(1)))

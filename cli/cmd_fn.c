@@ -444,15 +444,19 @@ cmd_invoke(struct cli *c, int argc, char **argv)
 	struct buf body = { 0 };
 	struct http_resp hr;
 	unsigned nh = 0;
+	bool async = false;
 	int r = EXIT_USAGE;
 
 	for (int i = 1; i < argc; i++) {
 		if (arg_is_help(argv[i])) {
 			printf("Usage: faasctl invoke FN[:QUALIFIER][/PATH] [--data @FILE|-|TEXT] [--method M]\n"
-			       "                      [--header K:V]...\n\n"
+			       "                      [--header K:V]... [--async]\n\n"
 			       "Calls a function synchronously and prints its response body.  QUALIFIER is\n"
 			       "an alias or a version number (default: alias live).  --data - reads stdin.\n"
-			       "Exits 1 when the function answers with an error status.\n");
+			       "Exits 1 when the function answers with an error status.\n"
+			       "--async queues the call (POST) and prints its id at once; see it with\n"
+			       "'faasctl invocations show ID' (retried on error, failed ones are listed).\n"
+			       "--header X-Callback-Url:URL has the result POSTed there.\n");
 			return 0;
 		} else if (!strcmp(argv[i], "--data") || !strcmp(argv[i], "-d")) {
 			if (!(data = arg_value(argc, argv, &i)))
@@ -472,9 +476,7 @@ cmd_invoke(struct cli *c, int argc, char **argv)
 			}
 			headers[nh++] = h;
 		} else if (!strcmp(argv[i], "--async")) {
-			fprintf(stderr,
-				"faasctl invoke: --async is not supported by this faasd yet\n");
-			return EXIT_USAGE;
+			async = true;
 		} else if (argv[i][0] == '-') {
 			fprintf(stderr, "faasctl invoke: unknown argument '%s'\n", argv[i]);
 			return EXIT_USAGE;
@@ -526,10 +528,39 @@ cmd_invoke(struct cli *c, int argc, char **argv)
 		} else
 			buf_append(&body, data, strlen(data));
 	}
+	if (async && method && strcmp(method, "POST") != 0) {
+		fprintf(stderr, "faasctl invoke: --async calls are POST; drop --method %s\n",
+			method);
+		goto out;
+	}
 	if (cli_tenant(c) < 0)
 		goto out;
-	(void)str_printf(path, sizeof(path), "/fn/%s/%s", c->tenant, target);
+	(void)str_printf(path, sizeof(path), "/%s/%s/%s", async ? "async" : "fn", c->tenant,
+			 target);
 	r = EXIT_SERVER;
+	if (async) {
+		if (http_call(c, "POST", path, NULL, body.data ? body.data : "", body.len, headers,
+			      false, &hr) < 0)
+			goto out;
+		if (hr.status != 202) {
+			print_http_error(&hr);
+		} else if (c->json) {
+			(void)write_full(STDOUT_FILENO, hr.body.data, hr.body.len);
+			if (hr.body.len && hr.body.data[hr.body.len - 1] != '\n')
+				(void)write_full(STDOUT_FILENO, "\n", 1);
+			r = 0;
+		} else {
+			json_t *o =
+				json_loadb(hr.body.data ? hr.body.data : "", hr.body.len, 0, NULL);
+			const char *id = json_string_value(json_object_get(o, "id"));
+
+			printf("%s\n", id ? id : "(no id in the answer)");
+			r = id ? 0 : EXIT_SERVER;
+			json_decref(o);
+		}
+		http_resp_free(&hr);
+		goto out;
+	}
 	if (http_call(c, method ? method : (data ? "POST" : "GET"), path, NULL,
 		      data ? (body.data ? body.data : "") : NULL, body.len, headers, false,
 		      &hr) < 0)

@@ -234,22 +234,13 @@ invocation_line(json_t *v)
 	       json_string_value(json_object_get(v, "started_at")));
 }
 
-/* "invocations show ID": a summary like Lambda's REPORT line, then logs. */
-static int
-show(struct cli *c, const char *id)
+/* A record: a summary like Lambda's REPORT line, then its logs. */
+static void
+show_record(json_t *v)
 {
-	json_t *v = NULL, *err, *logs;
+	json_t *err, *logs;
 	const char *alias;
-	int r;
 
-	r = tenant_api(c, "GET", NULL, &v, "/invocations/%s", id);
-	if (r)
-		return r;
-	if (c->json) {
-		print_json(v);
-		json_decref(v);
-		return 0;
-	}
 	alias = json_string_value(json_object_get(v, "alias"));
 	printf("Invocation %s\n", json_string_value(json_object_get(v, "id")));
 	printf("  function   %s/%s version %lld%s%s (%s)\n",
@@ -292,6 +283,65 @@ show(struct cli *c, const char *id)
 		if (text[len - 1] != '\n')
 			putchar('\n');
 	}
+}
+
+/* An async invocation: where it stands, then its newest attempt's record. */
+static void
+show_async(json_t *v)
+{
+	json_t *a = json_object_get(v, "async"), *last = json_object_get(v, "last_attempt");
+	const char *q = json_string_value(json_object_get(a, "qualifier"));
+	const char *next = json_string_value(json_object_get(a, "next_attempt_at"));
+	const char *err = json_string_value(json_object_get(a, "last_error"));
+	const char *cb = json_string_value(json_object_get(a, "callback_url"));
+
+	printf("Async invocation %s (%s)\n", json_string_value(json_object_get(a, "id")),
+	       json_string_value(json_object_get(a, "trigger")));
+	printf("  function   %s/%s%s%s\n", json_string_value(json_object_get(a, "tenant")),
+	       json_string_value(json_object_get(a, "function")), q ? ":" : "", q ? q : "");
+	printf("  state      %s after %lld of %lld attempts%s%s\n",
+	       json_string_value(json_object_get(a, "state")),
+	       (long long)json_integer_value(json_object_get(a, "attempts")),
+	       (long long)json_integer_value(json_object_get(a, "max_retries")) + 1,
+	       next ? ", next at " : "", next ? next : "");
+	printf("  queued     %s\n", json_string_value(json_object_get(a, "created_at")));
+	if (err)
+		printf("  last error %s\n", err);
+	if (cb) {
+		json_t *c = json_object_get(a, "callback");
+		const char *ce = json_string_value(json_object_get(c, "error"));
+
+		printf("  callback   %s: %s", cb,
+		       ce                                                   ? ce
+		       : json_is_integer(json_object_get(c, "http_status")) ? "HTTP "
+									    : "not yet");
+		if (!ce && json_is_integer(json_object_get(c, "http_status")))
+			printf("%lld",
+			       (long long)json_integer_value(json_object_get(c, "http_status")));
+		putchar('\n');
+	}
+	if (json_is_object(last)) {
+		printf("Newest attempt:\n");
+		show_record(last);
+	}
+}
+
+/* "invocations show ID": a record, or an async invocation's state. */
+static int
+show(struct cli *c, const char *id)
+{
+	json_t *v = NULL;
+	int r;
+
+	r = tenant_api(c, "GET", NULL, &v, "/invocations/%s", id);
+	if (r)
+		return r;
+	if (c->json)
+		print_json(v);
+	else if (json_is_object(json_object_get(v, "async")))
+		show_async(v);
+	else
+		show_record(v);
 	json_decref(v);
 	return 0;
 }

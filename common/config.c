@@ -48,6 +48,10 @@ config_defaults(struct faasd_config *c)
 	c->records_queue = 65536;
 	c->retention_days = 7;
 	c->report_log = 1;
+	c->max_async_body_bytes = 1u << 20;
+	c->async_retries = 2;
+	c->async_retry_delay_s = 60;
+	c->async_runners = 4;
 }
 
 struct u64_key {
@@ -79,6 +83,10 @@ static const struct u64_key u64_keys[] = {
 	U64K(records_queue, 1, 1u << 22),
 	U64K(retention_days, 1, 3650),
 	U64K(http_loops, 0, 8), /* GW_MAX_LOOPS */
+	U64K(max_async_body_bytes, 1024, 1u << 30),
+	U64K(async_retries, 0, 10),
+	U64K(async_retry_delay_s, 1, 86400),
+	U64K(async_runners, 1, 64), /* ASYNC_MAX_RUNNERS */
 };
 
 /* Switches: on/off (also yes/no, true/false, 1/0). */

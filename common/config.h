@@ -24,18 +24,22 @@ struct faasd_config {
 	uint64_t max_output_bytes;
 	uint64_t max_log_bytes;
 	uint64_t drain_timeout_s;
-	uint64_t pids_max;          /* processes per instance */
-	uint64_t cpu_millicores;    /* CPU per instance, 1000 = one CPU */
-	uint64_t tmp_max_mb;        /* /tmp size cap (also at most half the memory) */
-	uint64_t sandbox_pool;      /* blank sandboxes kept ready per worker */
-	uint64_t queue_wait_ms;     /* how long an invocation waits for a hot instance */
-	uint64_t init_timeout_ms;   /* a hot instance must accept within this */
-	char runtime_dir[PATH_MAX]; /* python3/node shims, shown at /var/runtime */
-	uint64_t records;           /* 1: keep a record per invocation (SPEC §7) */
-	uint64_t records_queue;     /* records waiting for the writer, at most */
-	uint64_t retention_days;    /* records older than this are pruned */
-	uint64_t report_log;        /* 1: a REPORT line per invocation in the log */
-	uint64_t http_loops;        /* the gateway's event loops; 0: half the CPUs */
+	uint64_t pids_max;             /* processes per instance */
+	uint64_t cpu_millicores;       /* CPU per instance, 1000 = one CPU */
+	uint64_t tmp_max_mb;           /* /tmp size cap (also at most half the memory) */
+	uint64_t sandbox_pool;         /* blank sandboxes kept ready per worker */
+	uint64_t queue_wait_ms;        /* how long an invocation waits for a hot instance */
+	uint64_t init_timeout_ms;      /* a hot instance must accept within this */
+	char runtime_dir[PATH_MAX];    /* python3/node shims, shown at /var/runtime */
+	uint64_t records;              /* 1: keep a record per invocation (SPEC §7) */
+	uint64_t records_queue;        /* records waiting for the writer, at most */
+	uint64_t retention_days;       /* records older than this are pruned */
+	uint64_t report_log;           /* 1: a REPORT line per invocation in the log */
+	uint64_t http_loops;           /* the gateway's event loops; 0: half the CPUs */
+	uint64_t max_async_body_bytes; /* request body of an async invocation */
+	uint64_t async_retries;        /* attempts after the first that failed */
+	uint64_t async_retry_delay_s;  /* before the first retry; doubled after */
+	uint64_t async_runners;        /* async invocations run at once */
 	int log_level;
 };
 

@@ -631,6 +631,12 @@ api_dispatch(struct req *q, const char *method)
 	case ROUTE_INVOCATION:
 	case ROUTE_LOGS:
 		return api_records(q, method);
+	case ROUTE_ASYNC_INVOKE:
+		return api_async_enqueue(q);
+	case ROUTE_ASYNC_LIST:
+	case ROUTE_ASYNC_ONE:
+	case ROUTE_ASYNC_REDRIVE:
+		return api_async_queue(q, method);
 	default:
 		return gw_errno(q, -ENOENT, "no such endpoint");
 	}

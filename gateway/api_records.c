@@ -10,6 +10,11 @@
  * take "seq:N" to resume after the line cursor N a previous answer gave,
  * and follow=1 streams them as they come (follow.c).
  * Reading records needs a deploy (or stronger) key of the tenant.
+ *
+ * Also the async queue's side for people (SPEC §8): GET …/async (state,
+ * limit), GET …/async/{id}, POST …/async/{id}/redrive (a failed one back
+ * to the queue), and …/invocations/{id} of an async id (its state and the
+ * record of its newest attempt).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -202,6 +207,85 @@ logs(struct req *q, const struct store_tenant *t)
 	return r < 0 ? gw_errno(q, r, "cannot read logs") : gw_json(q, 200, out);
 }
 
+/* An async invocation's id (the 202's Location names it as an
+ * invocation): its state as {"id", "trigger", "async": {...}}, with
+ * "last_attempt": the record of its newest attempt once written (null
+ * before).  -ENOENT when it is no async invocation of the tenant. */
+static int
+async_as_record(struct req *q, const struct store_tenant *t, json_t **out)
+{
+	json_t *a, *rec = NULL;
+	const char *last;
+	int r;
+
+	r = store_async_get(q->gw->store, t->id, t->name, q->route.sub, &a);
+	if (r < 0)
+		return r;
+	last = json_string_value(json_object_get(a, "last_invocation_id"));
+	if (last && store_record_get(q->gw->store, t->id, t->name, last, &rec) < 0)
+		rec = NULL;
+	*out = json_pack("{s:s, s:s, s:s, s:O, s:o}", "id", q->route.sub, "tenant", t->name,
+			 "trigger", json_string_value(json_object_get(a, "trigger")), "async", a,
+			 "last_attempt", rec ? rec : json_null());
+	json_decref(a);
+	return *out ? 0 : -ENOMEM;
+}
+
+enum MHD_Result
+api_async_queue(struct req *q, const char *method)
+{
+	static const char *const list_args[] = { "state", "limit", NULL };
+	struct store_tenant t;
+	enum MHD_Result ret;
+	const char *state;
+	unsigned limit;
+	json_t *out;
+	int r = 0;
+
+	if (q->route.kind == ROUTE_ASYNC_REDRIVE ? strcmp(method, "POST") != 0
+						 : strcmp(method, "GET") != 0)
+		return api_method_not_allowed(
+			q, method, q->route.kind == ROUTE_ASYNC_REDRIVE ? "POST" : "GET");
+	if (api_authorize(q, q->route.tenant, SCOPE_DEPLOY, &ret) < 0 ||
+	    api_load_tenant(q, &t, &ret) < 0)
+		return ret;
+	if (q->route.kind == ROUTE_ASYNC_LIST) {
+		if (only_args(q, list_args, &ret) < 0 ||
+		    limit_arg(q, LIST_DEFAULT, &limit, &ret) < 0)
+			return ret;
+		state = arg(q, "state");
+		if (state && !str_oneof(state, "queued", "running", "succeeded", "failed", NULL))
+			return gw_error(q, 400, "invalid_query",
+					"state: '%.60s' is not one of queued, running, succeeded, "
+					"failed",
+					state);
+		r = store_async_list(q->gw->store, t.id, t.name, state, limit, &out);
+		return r < 0 ? gw_errno(q, r, "cannot list async invocations")
+			     : gw_json(q, 200, out);
+	}
+	if (only_args(q, (const char *const[]){ NULL }, &ret) < 0)
+		return ret;
+	if (q->route.kind == ROUTE_ASYNC_REDRIVE) {
+		r = store_async_redrive(q->gw->store, t.id, q->route.sub, (int64_t)now_wall_us());
+		if (r == -EALREADY)
+			return gw_error(q, 409, "not_failed",
+					"async invocation '%s' has not failed: only the dead "
+					"letter (state failed) is re-driven",
+					q->route.sub);
+		if (r >= 0)
+			async_kick(q->gw);
+	}
+	if (r >= 0 || q->route.kind == ROUTE_ASYNC_ONE)
+		r = store_async_get(q->gw->store, t.id, t.name, q->route.sub, &out);
+	if (r == -ENOENT)
+		return gw_error(q, 404, "async_invocation_not_found",
+				"no async invocation '%s' in tenant '%s' (kept for %llu days "
+				"once settled)",
+				q->route.sub, t.name,
+				(unsigned long long)q->gw->cfg.retention_days);
+	return r < 0 ? gw_errno(q, r, "cannot read the async invocation") : gw_json(q, 200, out);
+}
+
 enum MHD_Result
 api_records(struct req *q, const char *method)
 {
@@ -226,6 +310,8 @@ api_records(struct req *q, const char *method)
 	if (only_args(q, (const char *const[]){ NULL }, &ret) < 0)
 		return ret;
 	r = store_record_get(q->gw->store, t.id, t.name, q->route.sub, &out);
+	if (r == -ENOENT)
+		r = async_as_record(q, &t, &out);
 	if (r == -ENOENT)
 		return gw_error(
 			q, 404, "invocation_not_found",

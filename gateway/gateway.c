@@ -107,6 +107,19 @@ authenticate(struct req *q)
 		q->token_bad = true;
 		return;
 	}
+	if (str_startswith(h + 7, "fsi_")) {
+		/* An async runner's (async.c): good for running a function
+		 * as any tenant's invocation, nothing else. */
+		if (q->route.kind == ROUTE_INVOKE && async_token_is(q->gw, h + 7)) {
+			q->internal = true;
+			async_begun(q->gw, MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+								       "X-Faas-Runner"));
+			q->who.scope = SCOPE_ADMIN;
+			(void)str_copy(q->who.key_id, sizeof(q->who.key_id), "async-runner");
+		} else
+			q->token_bad = true;
+		return;
+	}
 	if (auth_lookup(q->gw->auth, h + 7, &q->who) < 0) {
 		memset(&q->who, 0, sizeof(q->who));
 		q->token_bad = true;
@@ -173,6 +186,8 @@ request_begin(struct req *q, const char *url, const char *method)
 			url);
 	case ROUTE_INVOKE:
 		return invoke_begin(q, method);
+	case ROUTE_ASYNC_INVOKE:
+		return async_begin(q, method);
 	case ROUTE_CODE: {
 		enum MHD_Result ret;
 
@@ -723,6 +738,12 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 		if (r < 0)
 			log_err("cannot tell the parent we are ready: %s", strerror(-r));
 	}
+	/* After the loops: the runners call this gateway over HTTP. */
+	r = async_start(g);
+	if (r < 0) {
+		log_err("cannot start the async runners: %s", strerror(-r));
+		return 1;
+	}
 	log_info("serving HTTP with %u event loops, %u workers", g->nloops, nworkers);
 
 	for (;;) {
@@ -734,6 +755,7 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 	/* Drain: stop accepting, let in-flight requests finish (bounded);
 	 * log streams end now. */
 	atomic_store(&g->draining, true);
+	async_stop(g);
 	follow_end_all(g);
 	for (unsigned i = 0; i < g->nloops; i++) {
 		uint64_t one = 1;
@@ -743,7 +765,7 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 	deadline = now_mono_us() + g->cfg.drain_timeout_s * 1000000ull;
 	log_info("draining %u in-flight requests (up to %llu s)", atomic_load(&g->inflight),
 		 (unsigned long long)g->cfg.drain_timeout_s);
-	while (atomic_load(&g->inflight) > 0 && now_mono_us() < deadline) {
+	while ((atomic_load(&g->inflight) > 0 || async_busy(g)) && now_mono_us() < deadline) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 
 		nanosleep(&ts, NULL);

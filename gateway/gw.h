@@ -55,6 +55,10 @@ enum route_kind {
 	ROUTE_LOGS,             /* …/functions/{f}/logs */
 	ROUTE_METRICS,          /* /metrics */
 	ROUTE_INVOKE,           /* /fn/{t}/{f}[:{q}][/{path}] */
+	ROUTE_ASYNC_INVOKE,     /* /async/{t}/{f}[:{q}][/{path}] */
+	ROUTE_ASYNC_LIST,       /* /v1/tenants/{t}/async */
+	ROUTE_ASYNC_ONE,        /* /v1/tenants/{t}/async/{id} */
+	ROUTE_ASYNC_REDRIVE,    /* /v1/tenants/{t}/async/{id}/redrive */
 	ROUTE_NOT_YET,          /* part of SPEC §5 that this build does not serve */
 };
 
@@ -66,7 +70,7 @@ struct route {
 	int64_t version;    /* qualifier as a number, 0 when it is an alias */
 	char sub[80];       /* key id, sha256, version number or alias name */
 	int64_t id;         /* deployment id */
-	const char *rest;   /* ROUTE_INVOKE: path after the function ("" or "/…") */
+	const char *rest;   /* ROUTE_[ASYNC_]INVOKE: path after the function ("" or "/…") */
 };
 
 /*
@@ -304,6 +308,7 @@ struct gw {
 	struct records *records; /* records.c; NULL when records are off */
 	struct follows *follows; /* follow.c; NULL when records are off */
 	struct metrics *metrics; /* metrics.c */
+	struct gw_async *async;  /* async.c */
 };
 
 /* A hot invocation's exchange with its instance (hot.c). */
@@ -354,6 +359,8 @@ struct req {
 	struct principal who;
 	bool token_bad;      /* a token was sent but is unknown or revoked */
 	bool token_used;     /* the Authorization header authenticated this request */
+	bool internal;       /* sent by an async runner with its token (async.c) */
+	const char *trigger; /* for the record: "http", or "async"/"schedule" (internal) */
 	const char *version; /* HTTP version of the request */
 	/* body */
 	char *body; /* JSON API bodies */
@@ -418,6 +425,24 @@ enum MHD_Result api_alias(struct req *q, const char *method);
 enum MHD_Result api_deployments(struct req *q, const char *method);
 /* api_records.c: …/invocations[/{id}] and …/functions/{f}/logs. */
 enum MHD_Result api_records(struct req *q, const char *method);
+/* api_records.c: /v1/tenants/{t}/async[/{id}[/redrive]]. */
+enum MHD_Result api_async_queue(struct req *q, const char *method);
+/* api_async.c: POST /async/{t}/{f}...: async_begin on the event loop
+ * (route, authorise, body limit, X-Callback-Url), api_async_enqueue on an
+ * API thread once the body is in (queue it durably, 202). */
+enum MHD_Result async_begin(struct req *q, const char *method);
+enum MHD_Result api_async_enqueue(struct req *q);
+/* async.c: the runners.  async_start: 0 or -errno; async_stop: they
+ * claim nothing more; async_kick: something was queued. */
+int async_start(struct gw *g);
+void async_stop(struct gw *g);
+void async_kick(struct gw *g);
+/* Runners with a claimed invocation not settled yet (a drain waits). */
+unsigned async_busy(struct gw *g);
+/* The gateway began runner number runner's request (X-Faas-Runner). */
+void async_begun(struct gw *g, const char *runner);
+/* Whether token is the runners' own (constant time). */
+bool async_token_is(struct gw *g, const char *token);
 
 /* code.c (HTTP side) */
 enum MHD_Result code_begin(struct req *q, const char *method);
@@ -438,6 +463,8 @@ bool gw_body_too_large(struct req *q, uint64_t declared, enum MHD_Result *ret);
 
 /* invoke.c */
 enum MHD_Result invoke_begin(struct req *q, const char *method);
+/* An invocation id (UUIDv7) whose first 48 bits are ms, Unix milliseconds. */
+void invoke_make_id(char out[40], uint64_t ms);
 enum MHD_Result invoke_dispatch(struct req *q, const char *method);
 enum MHD_Result invoke_respond(struct req *q);
 /* Called by the I/O thread with a decoded reply; takes the fds. */

@@ -62,8 +62,16 @@ invoke_begin(struct req *q, const char *method)
 	if (!json_is_true(json_object_get(q->sr.config, "public")) &&
 	    api_authorize(q, q->route.tenant, SCOPE_INVOKE, &ret) < 0)
 		return ret;
-	q->token_used = q->who.scope != SCOPE_NONE &&
-			!json_is_true(json_object_get(q->sr.config, "public"));
+	/* INVARIANT: an async runner's token never reaches a handler. */
+	q->token_used = q->internal || (q->who.scope != SCOPE_NONE &&
+					!json_is_true(json_object_get(q->sr.config, "public")));
+	q->trigger = "http";
+	if (q->internal) {
+		const char *tr =
+			MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Faas-Trigger");
+
+		q->trigger = tr && strcmp(tr, "schedule") == 0 ? "schedule" : "async";
+	}
 	q->body_limit = atomic_load(&g->max_body);
 	cl = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Length");
 	if (cl) {
@@ -230,8 +238,8 @@ build_env(struct req *q, struct msg_out *m)
  * random bits: time-ordered, unguessable, and it says when its invocation
  * started (ms, the millisecond of started_wall_us), which is how the
  * store finds its record without an index on ids. */
-static void
-make_invocation_id(char out[40], uint64_t ms)
+void
+invoke_make_id(char out[40], uint64_t ms)
 {
 	uint8_t b[16];
 
@@ -261,7 +269,7 @@ invoke_dispatch(struct req *q, const char *method)
 	/* One clock reading for both: the store finds a record by the
 	 * millisecond its id carries (schema 006). */
 	q->started_wall_us = (int64_t)now_wall_us();
-	make_invocation_id(q->invocation_id, (uint64_t)q->started_wall_us / 1000);
+	invoke_make_id(q->invocation_id, (uint64_t)q->started_wall_us / 1000);
 	if (q->hx.on)
 		return hot_dispatch(q);
 	(void)str_printf(code_dir, sizeof(code_dir), "%s/code/%s/%s", g->cfg.state_dir,
@@ -443,7 +451,7 @@ record_submit(struct req *q, unsigned http, const char *status, uint64_t dur_us,
 	if (!q->route.version)
 		(void)str_copy(r.alias, sizeof(r.alias),
 			       *q->route.qualifier ? q->route.qualifier : "live");
-	r.trigger = "http";
+	r.trigger = q->trigger ? q->trigger : "http";
 	r.started_us = q->started_wall_us ? q->started_wall_us : (int64_t)now_wall_us();
 	r.duration_us = dur_us;
 	r.init_us = init_us;

@@ -86,8 +86,9 @@ split(const char *path, char segs[MAX_SEGS][80], unsigned *nsegs)
 static int
 parse_fn(const char *path, struct route *r, char *diag, size_t n)
 {
-	/* /fn/{t}/{f}[:{q}][/{rest}] */
-	const char *t = path + 4, *te = strchr(t, '/'), *f, *fe, *colon;
+	/* /fn/{t}/{f}[:{q}][/{rest}], or the same after /async/ */
+	bool async = str_startswith(path, "/async/");
+	const char *t = path + (async ? 7 : 4), *te = strchr(t, '/'), *f, *fe, *colon;
 	char fn[128];
 	size_t len;
 
@@ -143,11 +144,11 @@ parse_fn(const char *path, struct route *r, char *diag, size_t n)
 	if (!name_valid(fn))
 		return bad(diag, n, "function", fn);
 	(void)str_copy(r->function, sizeof(r->function), fn);
-	r->kind = ROUTE_INVOKE;
+	r->kind = async ? ROUTE_ASYNC_INVOKE : ROUTE_INVOKE;
 	return 0;
 }
 
-/* 8-4-4-4-12 lowercase hex digits, as make_invocation_id writes them. */
+/* 8-4-4-4-12 lowercase hex digits, as invoke_make_id writes them. */
 static bool
 is_invocation_id(const char *s)
 {
@@ -172,7 +173,7 @@ route_parse(const char *path, struct route *r, char *diag, size_t n)
 
 	memset(r, 0, sizeof(*r));
 	r->rest = "";
-	if (str_startswith(path, "/fn/"))
+	if (str_startswith(path, "/fn/") || str_startswith(path, "/async/"))
 		return parse_fn(path, r, diag, n);
 	rc = split(path, s, &ns);
 	if (rc < 0)
@@ -183,8 +184,6 @@ route_parse(const char *path, struct route *r, char *diag, size_t n)
 		return r->kind = ROUTE_READYZ, 0;
 	if (ns == 1 && strcmp(s[0], "metrics") == 0)
 		return r->kind = ROUTE_METRICS, 0;
-	if (ns >= 1 && strcmp(s[0], "async") == 0)
-		return r->kind = ROUTE_NOT_YET, 0;
 	if (ns < 2 || strcmp(s[0], "v1") != 0)
 		return -ENOENT;
 	if (ns == 2 && strcmp(s[1], "whoami") == 0)
@@ -235,6 +234,21 @@ route_parse(const char *path, struct route *r, char *diag, size_t n)
 		}
 		(void)str_copy(r->sub, sizeof(r->sub), s[4]);
 		return r->kind = ROUTE_INVOCATION, 0;
+	}
+	if (strcmp(s[3], "async") == 0) {
+		if (ns == 4)
+			return r->kind = ROUTE_ASYNC_LIST, 0;
+		if (ns > 6 || (ns == 6 && strcmp(s[5], "redrive") != 0))
+			return -ENOENT;
+		if (!is_invocation_id(s[4])) {
+			(void)str_printf(diag, n,
+					 "'%.40s' is not an async invocation id (a UUID, as the "
+					 "202 of POST /async/... gave)",
+					 s[4]);
+			return -EINVAL;
+		}
+		(void)str_copy(r->sub, sizeof(r->sub), s[4]);
+		return r->kind = ns == 5 ? ROUTE_ASYNC_ONE : ROUTE_ASYNC_REDRIVE, 0;
 	}
 	if (strcmp(s[3], "secrets") == 0)
 		return ns <= 5 ? (r->kind = ROUTE_NOT_YET, 0) : -ENOENT;

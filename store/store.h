@@ -311,4 +311,66 @@ int store_log_lines(json_t *lines, int64_t seq, const char *id, int64_t version,
  * more is due yet), or -errno. */
 int store_records_prune(struct store *s, int64_t before_us, unsigned batch);
 
+/*
+ * Asynchronous invocations (SPEC §8), store/async.c: a durable queue.
+ * Times are Unix microseconds.
+ */
+struct store_async {
+	char id[40];
+	int64_t tenant_id;
+	char tenant[64]; /* filled by store_async_claim */
+	char function[64];
+	char qualifier[64]; /* "" : alias live */
+	char trigger[16];   /* "async" (the default when "") or "schedule" */
+	char *path, *query; /* after the function name; without '?' */
+	char *headers;      /* JSON object text of the headers to send */
+	char *body;
+	size_t body_len;
+	char *callback_url; /* NULL: none */
+	unsigned attempts, max_retries;
+	int64_t next_at_us; /* store_async_add: 0 means now */
+	int64_t created_us;
+};
+
+/* Free what a store_async owns (store_async_claim's strings) and zero it. */
+void store_async_free(struct store_async *a);
+/* Queue a (borrowed) as due at a->next_at_us (0: now).  0, -EEXIST when
+ * its id exists, or -errno. */
+int store_async_add(struct store *s, const struct store_async *a, int64_t now_us);
+/* Claim the queued invocation due first (next_at <= now): it becomes
+ * running with one attempt more.  1 with *out filled (free it with
+ * store_async_free), 0 when none is due, -errno. */
+int store_async_claim(struct store *s, int64_t now_us, struct store_async *out);
+/* 1 with the earliest next_at of the queue, 0 when nothing is queued. */
+int store_async_next_due(struct store *s, int64_t *at_us);
+/* Settle running invocation id after an attempt: state "succeeded",
+ * "failed" or "queued" (a retry due at next_at_us), with the attempt's
+ * invocation id (NULL keeps the last), HTTP status (0: none) and error
+ * text (NULL: none).  -ENOENT when id is not running. */
+int store_async_settle(struct store *s, const char *id, const char *state, int64_t next_at_us,
+		       const char *invocation_id, int http_status, const char *error,
+		       int64_t now_us);
+/* Running invocation id back to the queue, due now, its attempt not
+ * counted (it was cut off before it ran: the gateway stops). */
+int store_async_release(struct store *s, const char *id, int64_t now_us);
+/* What the callback POST got: its HTTP status (0: none) or an error. */
+int store_async_callback_done(struct store *s, const char *id, int status, const char *error);
+/* At start: invocations left running by a stop go back to the queue, due
+ * now.  Returns how many, or -errno. */
+int store_async_requeue_running(struct store *s, int64_t now_us);
+/* One of a tenant's: {"id", "function", "state", "attempts", ...} or
+ * -ENOENT. */
+int store_async_get(struct store *s, int64_t tenant_id, const char *tenant, const char *id,
+		    json_t **out);
+/* A tenant's newest first, of one state (NULL: any), at most limit:
+ * {"async_invocations": [...]}. */
+int store_async_list(struct store *s, int64_t tenant_id, const char *tenant, const char *state,
+		     unsigned limit, json_t **out);
+/* A failed invocation back to the queue, due now, its attempts reset.
+ * -ENOENT when the tenant has no such id, -EALREADY when it is not failed. */
+int store_async_redrive(struct store *s, int64_t tenant_id, const char *id, int64_t now_us);
+/* Delete up to batch settled invocations last updated before before_us.
+ * Returns how many, or -errno. */
+int store_async_prune(struct store *s, int64_t before_us, unsigned batch);
+
 #endif

@@ -301,4 +301,5 @@ def test_code_upload_errors(faasd):
 def test_unknown_routes(faasd):
     assert faasd.json("GET", "/nope")[0] == 404
     assert faasd.json("GET", "/v1/tenants/a/b/c/d/e/f/g/h/i")[0] == 404
-    assert faasd.json("GET", "/async/a/b")[0] == 501
+    assert faasd.json("GET", "/async/a/b")[0] == 405  # POST only
+    assert faasd.json("GET", "/v1/tenants/a/secrets")[0] == 501

@@ -110,6 +110,32 @@ main(void)
 	is_int(route_parse("/v1/tenants/acme/invocations/0b0f6c2e-1d2a-4c3b-8e9f-0123456789ab/x",
 			   &r, diag, sizeof(diag)),
 	       -ENOENT, "nothing below an invocation");
+	is_int(route_parse("/async/acme/hello:live/a/b", &r, diag, sizeof(diag)), 0,
+	       "async invoke");
+	is_int(r.kind, ROUTE_ASYNC_INVOKE, "…its kind");
+	ok(strcmp(r.tenant, "acme") == 0 && strcmp(r.function, "hello") == 0 &&
+		   strcmp(r.qualifier, "live") == 0 && strcmp(r.rest, "/a/b") == 0,
+	   "…tenant, function, qualifier and path as for /fn/");
+	is_int(route_parse("/async/acme/Bad", &r, diag, sizeof(diag)), -EINVAL,
+	       "async: a bad function name");
+	is_int(route_parse("/async/acme", &r, diag, sizeof(diag)), -ENOENT, "async: no function");
+	is_int(route_parse("/v1/tenants/acme/async", &r, diag, sizeof(diag)), 0, "async queue");
+	is_int(r.kind, ROUTE_ASYNC_LIST, "…listed");
+	is_int(route_parse("/v1/tenants/acme/async/0b0f6c2e-1d2a-7c3b-8e9f-0123456789ab", &r, diag,
+			   sizeof(diag)),
+	       0, "one async invocation");
+	is_int(r.kind, ROUTE_ASYNC_ONE, "…by id");
+	is_int(route_parse("/v1/tenants/acme/async/0b0f6c2e-1d2a-7c3b-8e9f-0123456789ab/redrive",
+			   &r, diag, sizeof(diag)),
+	       0, "redrive");
+	is_int(r.kind, ROUTE_ASYNC_REDRIVE, "…its kind");
+	is_str(r.sub, "0b0f6c2e-1d2a-7c3b-8e9f-0123456789ab", "…the id in sub");
+	is_int(route_parse("/v1/tenants/acme/async/0b0f6c2e-1d2a-7c3b-8e9f-0123456789ab/again", &r,
+			   diag, sizeof(diag)),
+	       -ENOENT, "nothing else below one");
+	is_int(route_parse("/v1/tenants/acme/async/nope", &r, diag, sizeof(diag)), -EINVAL,
+	       "a bad async id");
+	ok(strstr(diag, "nope") != NULL, "…is named: %s", diag);
 	is_int(route_parse("relative", &r, diag, sizeof(diag)), -ENOENT, "relative path");
 	return done();
 }

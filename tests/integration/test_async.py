@@ -1,0 +1,300 @@
+"""Asynchronous invocations (SPEC §8): queued durably before the 202, run
+like synchronous ones with records of trigger "async", retried with a
+backoff, the dead letter listed and re-driven, results POSTed to
+X-Callback-Url; driven over HTTP and faasctl against a real faasd."""
+import http.server
+import json
+import os
+import subprocess
+import threading
+import time
+
+from conftest import FAASD, sh
+
+# An exec handler that answers with what it was given.
+ECHO = sh("printf 'Content-Type: application/json\\n\\n'\n"
+          "printf '{\"path\": \"%s\", \"query\": \"%s\", \"x_test\": \"%s\", \"auth\": \"%s\", "
+          "\"trigger\": \"%s\", \"body\": \"%s\"}' \"$PATH_INFO\" \"$QUERY_STRING\" "
+          "\"$HTTP_X_TEST\" \"$HTTP_AUTHORIZATION\" \"$HTTP_X_FAAS_TRIGGER\" \"$(cat)\"\n")
+
+
+def wait_state(d, tok, tenant, aid, states, timeout=20):
+    deadline = time.time() + timeout
+    doc = None
+    while time.time() < deadline:
+        s, doc = d.json("GET", "/v1/tenants/%s/async/%s" % (tenant, aid), tok)
+        assert s == 200, doc
+        if doc["state"] in states:
+            return doc
+        time.sleep(0.05)
+    raise AssertionError("async %s did not reach %s: %s" % (aid, states, doc))
+
+
+def queue(d, tok, path, body=b"", headers=None):
+    s, h, data = d.call("POST", path, tok, body=body, headers=headers)
+    assert s == 202, data
+    doc = json.loads(data)
+    assert doc["state"] == "queued" and h["location"] == doc["location"]
+    return doc["id"], h
+
+
+class Catcher:
+    """An HTTP server that keeps what is POSTed to it (the callbacks)."""
+
+    def __init__(self):
+        got = self.got = []
+        ev = self.ev = threading.Event()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                got.append(({k.lower(): v for k, v in self.headers.items()},
+                            self.rfile.read(n), self.path))
+                self.send_response(204)
+                self.end_headers()
+                ev.set()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d/done" % self.srv.server_address[1]
+
+    def wait(self, n=1, timeout=20):
+        deadline = time.time() + timeout
+        while len(self.got) < n and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(self.got) >= n, "no callback came"
+        return self.got[n - 1]
+
+    def close(self):
+        self.srv.shutdown()
+
+
+def test_async_runs_like_a_call_and_calls_back(faasd):
+    tok = faasd.tenant("asy")
+    faasd.deploy("asy", tok, "echo", ECHO)
+    cb = Catcher()
+    try:
+        aid, h = queue(faasd, tok, "/async/asy/echo/some/path?x=1&y=two", b"hello",
+                       {"X-Test": "kept", "X-Callback-Url": cb.url})
+        assert h["location"] == "/v1/tenants/asy/invocations/" + aid
+        assert h["x-faas-async-id"] == aid
+        hdrs, body, path = cb.wait()
+    finally:
+        cb.close()
+    assert path == "/done"
+    got = json.loads(body)
+    # the request as it came, without the caller's token
+    assert got == {"path": "/some/path", "query": "x=1&y=two", "x_test": "kept", "auth": "",
+                   "trigger": "async", "body": "hello"}, got
+    assert hdrs["x-faas-async-id"] == aid and hdrs["x-faas-async-result"] == "succeeded"
+    assert hdrs["x-faas-status"] == "200" and hdrs["content-type"] == "application/json"
+    doc = wait_state(faasd, tok, "asy", aid, ("succeeded",))
+    assert doc["attempts"] == 1 and doc["last_http_status"] == 200
+    assert doc["callback"]["http_status"] == 204 and doc["callback_url"] == cb.url
+    assert hdrs["x-faas-invocation-id"] == doc["last_invocation_id"]
+    # the Location: the async state and, once written, its attempt's record
+    deadline = time.time() + 10
+    while True:
+        s, rec = faasd.json("GET", h["location"], tok)
+        assert s == 200, rec
+        if rec["last_attempt"] or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert rec["id"] == aid and rec["trigger"] == "async" and rec["async"]["state"] == "succeeded"
+    last = rec["last_attempt"]
+    assert last["id"] == doc["last_invocation_id"] and last["trigger"] == "async"
+    assert last["status"] == "ok" and last["request_bytes"] == 5
+    # and the record is an ordinary one: listed, with its trigger
+    s, lst = faasd.json("GET", "/v1/tenants/asy/invocations?function=echo", tok)
+    assert s == 200 and [r["trigger"] for r in lst["invocations"]] == ["async"]
+    # a synchronous call stays "http", whatever it claims
+    s, h2, _ = faasd.call("POST", "/fn/asy/echo", tok, body="x",
+                          headers={"X-Faas-Trigger": "schedule"})
+    assert s == 200
+    deadline = time.time() + 10
+    while True:
+        s, r2 = faasd.json("GET", "/v1/tenants/asy/invocations/" + h2["x-faas-invocation-id"],
+                           tok)
+        if s == 200 or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert s == 200 and r2["trigger"] == "http"
+
+
+def test_async_retries_dead_letter_and_redrive(fresh_faasd):
+    d = fresh_faasd(config="async_retry_delay_s = 1\nasync_retries = 2\n").start()
+    tok = d.tenant("dl")
+    d.deploy("dl", tok, "flaky", sh("echo 'not today' >&2\nexit 3\n"))
+    t0 = time.time()
+    aid, _ = queue(d, tok, "/async/dl/flaky", b"x")
+    doc = wait_state(d, tok, "dl", aid, ("failed",), timeout=30)
+    took = time.time() - t0
+    # the first attempt, a retry a second later, another two seconds later
+    assert doc["attempts"] == 3 and doc["max_retries"] == 2, doc
+    assert took >= 3.0, took
+    assert doc["last_http_status"] == 502 and "from the function" in doc["last_error"]
+    assert "retry queued" in d.log_text() and "no retry left" in d.log_text()
+    s, lst = d.json("GET", "/v1/tenants/dl/async?state=failed", tok)
+    assert s == 200 and [a["id"] for a in lst["async_invocations"]] == [aid]
+    s, lst = d.json("GET", "/v1/tenants/dl/async?state=succeeded", tok)
+    assert s == 200 and lst["async_invocations"] == []
+    # every attempt left its record
+    deadline = time.time() + 10
+    while True:
+        s, recs = d.json("GET", "/v1/tenants/dl/invocations?function=flaky", tok)
+        if len(recs["invocations"]) == 3 or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert [(r["trigger"], r["status"]) for r in recs["invocations"]] == [("async", "error")] * 3
+    # fixed, then re-driven: it runs again and succeeds
+    d.deploy("dl", tok, "flaky", sh("echo fine\n"))
+    s, doc = d.json("POST", "/v1/tenants/dl/async/%s/redrive" % aid, tok)
+    assert s == 200 and doc["state"] in ("queued", "running", "succeeded"), doc
+    doc = wait_state(d, tok, "dl", aid, ("succeeded",))
+    assert doc["attempts"] == 1 and doc["last_http_status"] == 200
+    # only the dead letter is re-driven
+    s, doc = d.json("POST", "/v1/tenants/dl/async/%s/redrive" % aid, tok)
+    assert s == 409 and doc["error"]["code"] == "not_failed" and aid in doc["error"]["message"]
+    assert d.stop() == 0
+
+
+def test_async_survives_kill9(fresh_faasd, tmp_path):
+    d = fresh_faasd()
+    d.start()
+    tok = d.tenant("dur")
+    d.deploy("dur", tok, "slow", sh("sleep 2\necho done\n"), timeout_s=10)
+    aid, _ = queue(d, tok, "/async/dur/slow")
+    wait_state(d, tok, "dur", aid, ("running",))
+    d.proc.kill()  # kill -9 while its attempt runs
+    d.proc.wait()
+    d.start()
+    doc = wait_state(d, tok, "dur", aid, ("succeeded",), timeout=30)
+    assert doc["attempts"] == 2 and doc["last_http_status"] == 200
+    assert "1 async invocations were cut off by the last stop: queued again" in d.log_text()
+    # queued and not yet run when the daemon stops: run after the start
+    d.deploy("dur", tok, "later", sh("echo later\n"))
+    with open(d.config_path, "a") as f:
+        f.write("\nasync_runners = 1\n")
+    assert d.stop() == 0
+    d.start()
+    first, _ = queue(d, tok, "/async/dur/slow")
+    second, _ = queue(d, tok, "/async/dur/later")
+    assert d.stop() == 0  # drains the running one; the queued one stays
+    d.start()
+    for aid in (first, second):
+        assert wait_state(d, tok, "dur", aid, ("succeeded",), timeout=30)["attempts"] == 1
+    assert d.stop() == 0
+
+
+def test_async_bad_input(faasd):
+    tok = faasd.tenant("asybad")
+    other = faasd.tenant("asyother")
+    faasd.deploy("asybad", tok, "f", sh("echo ok\n"))
+    s, doc = faasd.json("GET", "/async/asybad/f", tok)
+    assert s == 405 and doc["error"]["allowed"] == "POST"
+    s, doc = faasd.json("POST", "/async/asybad/nope", tok)
+    assert s == 404 and doc["error"]["code"] == "function_not_found"
+    s, doc = faasd.json("POST", "/async/asybad/f")
+    assert s == 401
+    s, doc = faasd.json("POST", "/async/asybad/f", other)
+    assert s == 403
+    for url, why in (("ftp://x/y", "http:// or https://"), ("http://", "no host"),
+                     ("http://a b/", "without spaces")):
+        s, doc = faasd.json("POST", "/async/asybad/f", tok, headers={"X-Callback-Url": url})
+        assert s == 400 and doc["error"]["code"] == "invalid_callback_url", doc
+        assert why in doc["error"]["message"], doc
+    s, doc = faasd.json("POST", "/async/asybad/f", tok, body=b"x" * ((1 << 20) + 1))
+    assert s == 413 and doc["error"]["code"] == "payload_too_large"
+    s, doc = faasd.json("POST", "/async/Bad_Tenant/f", tok)
+    assert s == 400
+    s, doc = faasd.json("GET", "/v1/tenants/asybad/async?state=lost", tok)
+    assert s == 400 and doc["error"]["code"] == "invalid_query" and "state" in doc["error"]["message"]
+    s, doc = faasd.json("GET", "/v1/tenants/asybad/async?colour=red", tok)
+    assert s == 400 and "colour" in doc["error"]["message"]
+    s, doc = faasd.json("GET", "/v1/tenants/asybad/async?limit=0", tok)
+    assert s == 400 and "limit" in doc["error"]["message"]
+    s, doc = faasd.json("GET", "/v1/tenants/asybad/async/not-an-id", tok)
+    assert s == 400 and "not-an-id" in doc["error"]["message"]
+    s, doc = faasd.json("GET", "/v1/tenants/asybad/async/%s/redrive" % ("0" * 8 + "-0000-7000-8000-" + "0" * 12), tok)
+    assert s == 405
+    # nothing was queued by any of it
+    s, lst = faasd.json("GET", "/v1/tenants/asybad/async", tok)
+    assert s == 200 and lst["async_invocations"] == []
+    # tenants see only their own
+    aid, _ = queue(faasd, tok, "/async/asybad/f")
+    for path in ("/v1/tenants/asyother/async/" + aid, "/v1/tenants/asyother/invocations/" + aid):
+        s, doc = faasd.json("GET", path, other)
+        assert s == 404, doc
+    s, doc = faasd.json("POST", "/v1/tenants/asyother/async/%s/redrive" % aid, other)
+    assert s == 404
+    s, doc = faasd.json("GET", "/v1/tenants/asybad/async/" + aid, other)
+    assert s == 403
+    # a made-up runner token opens nothing
+    fake = "fsi_" + "0" * 64
+    for method, path in (("GET", "/fn/asybad/f"), ("GET", "/v1/whoami"),
+                         ("GET", "/v1/tenants/asybad/async")):
+        s, doc = faasd.json(method, path, fake)
+        assert s == 401, (path, doc)
+
+
+def test_faasctl_invoke_async(faasd, faasctl):
+    tok = faasd.tenant("asyctl")
+    faasd.deploy("asyctl", tok, "hi", sh("echo \"hi $(cat)\"\n"))
+    env = {"FAASCTL_URL": faasd.url, "FAASCTL_TOKEN": tok}
+    rc, out, err = faasctl("invoke", "hi", "--async", "--data", "there", env=env)
+    assert rc == 0, err
+    aid = out.strip()
+    assert len(aid) == 36
+    wait_state(faasd, tok, "asyctl", aid, ("succeeded",))
+    deadline = time.time() + 10
+    while True:
+        rc, out, err = faasctl("invocations", "show", aid, env=env)
+        if "Newest attempt" in out or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert rc == 0 and "Async invocation " + aid in out and "succeeded after 1 of 3" in out, out
+    assert "(async)" in out and "status     ok (HTTP 200)" in out, out
+    rc, out, err = faasctl("invoke", "hi", "--async", "--json", env=env)
+    assert rc == 0 and json.loads(out)["state"] == "queued"
+    rc, out, err = faasctl("invoke", "hi", "--async", "--method", "GET", env=env)
+    assert rc == 2 and "POST" in err
+    rc, out, err = faasctl("invoke", "nope", "--async", env=env)
+    assert rc == 1 and "no function 'nope'" in out + err, (out, err)
+
+
+def test_async_settings_refused_out_of_range(fresh_faasd, tmp_path):
+    for line, key, rng in (("async_retries = 11", "async_retries", "between 0 and 10"),
+                           ("async_retry_delay_s = 0", "async_retry_delay_s", "between 1 and 86400"),
+                           ("async_runners = 65", "async_runners", "between 1 and 64"),
+                           ("max_async_body_bytes = 12", "max_async_body_bytes", "between 1024")):
+        bad = fresh_faasd(config=line + "\n")
+        p = subprocess.run([FAASD, "--config", bad.config_path,
+                            "--state-dir", str(tmp_path)],
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2 and key in p.stderr and rng in p.stderr, p.stderr
+
+
+def test_async_stop_while_runners_start(fresh_faasd):
+    """SIGTERM right after queueing: attempts the gateway had begun finish
+    in the drain, the others are given up uncounted (a connection made
+    after the loops stopped accepting would wait in the backlog until the
+    drain timeout), and run once after the next start."""
+    d = fresh_faasd(config="drain_timeout_s = 20\n")
+    d.start()
+    tok = d.tenant("stp")
+    d.deploy("stp", tok, "nap", sh("sleep 0.3\necho rested\n"))
+    ids = []
+    for _ in range(4):
+        ids += [queue(d, tok, "/async/stp/nap")[0] for _ in range(4)]
+        t0 = time.time()
+        assert d.stop() == 0
+        assert time.time() - t0 < 8, "the drain waited for a request nobody would serve"
+        assert "drain timeout" not in d.log_text()
+        d.start()
+    for aid in ids:
+        doc = wait_state(d, tok, "stp", aid, ("succeeded",), timeout=30)
+        assert doc["attempts"] == 1, doc
+    assert d.stop() == 0
