@@ -488,7 +488,7 @@ runner_main(void *arg)
 static int
 base_url(int fd, char *out, size_t n)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof(ss);
 	char addr[INET6_ADDRSTRLEN];
 
