@@ -27,13 +27,13 @@ LIBS_CLI = $(shell pkg-config --libs $(PKGS_CLI))
 CFLAGS_PKGS = $(shell pkg-config --cflags $(PKGS_D) libcurl)
 
 COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c common/timeparse.c \
-	common/errmap.c common/fnconfig.c common/config.c common/strategy.c
+	common/errmap.c common/fnconfig.c common/config.c common/strategy.c common/schedule.c
 STORE_SRC   = store/store.c store/alias.c store/deploy.c store/records.c store/async.c $(O)/schema_sql.c
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c \
 	gateway/rcache.c gateway/hot.c gateway/hotx.c gateway/hproxy.c gateway/deploy.c \
 	gateway/api_deploy.c gateway/records.c gateway/api_records.c gateway/metrics.c \
-	gateway/follow.c gateway/async.c gateway/api_async.c
+	gateway/follow.c gateway/async.c gateway/api_async.c gateway/schedule.c
 SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c worker/sandbox/sb_listen.c
 WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)
@@ -42,10 +42,10 @@ CLI_SRC     = cli/faasctl.c cli/http.c cli/buf.c cli/pack.c cli/cmd_admin.c cli/
 	cli/cmd_deploy.c cli/cmd_logs.c
 
 FAASD_SRC = $(DAEMON_SRC) $(GATEWAY_SRC) $(WORKER_SRC) $(STORE_SRC) $(COMMON_SRC)
-CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c common/strategy.c
+CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c common/strategy.c common/schedule.c
 
 UNIT_TESTS = test_util test_msg test_names test_fnconfig test_config test_sandbox \
-	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy test_strategy test_deploy_store test_records test_async_store
+	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy test_strategy test_deploy_store test_records test_async_store test_schedule
 UNIT_BINS  = $(addprefix $(O)/tests/,$(UNIT_TESTS))
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(patsubst $(O)/%,%,$(1)))
@@ -84,7 +84,7 @@ $(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)
 
 # Fuzz targets double as corpus-replay tests (fuzz/replay.c provides main).
-FUZZ_TARGETS = fuzz_msg fuzz_route fuzz_cgi fuzz_fnconfig fuzz_hresp fuzz_strategy fuzz_time
+FUZZ_TARGETS = fuzz_msg fuzz_route fuzz_cgi fuzz_fnconfig fuzz_hresp fuzz_strategy fuzz_time fuzz_schedule
 $(O)/fuzz/%: fuzz/%.c fuzz/replay.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< fuzz/replay.c $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)
@@ -115,7 +115,7 @@ check: all unit format-check tidy integration asan
 		$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 fuzz:
-	$(MAKE) O=build-fuzz CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+	$(MAKE) O=build-fuzz CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined -Wno-missing-field-initializers" \
 		$(LIB_OBJS:$(O)/%=build-fuzz/%)
 	@mkdir -p build-fuzz/fuzz
 	for t in $(FUZZ_TARGETS); do \

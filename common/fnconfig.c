@@ -9,6 +9,7 @@
 
 #include "msg.h"
 #include "names.h"
+#include "schedule.h"
 #include "util.h"
 
 struct int_rule {
@@ -104,50 +105,6 @@ dotted_handler_ok(const char *s)
 		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '/' || *p == '-'))
 			return false;
 	return rel_path_ok(s);
-}
-
-static bool
-schedule_ok(const char *s)
-{
-	static const char *const units[] = { "minute", "minutes", "hour", "hours", "day", "days" };
-	size_t len = strlen(s);
-
-	if (str_startswith(s, "rate(") && len > 6 && s[len - 1] == ')') {
-		char buf[64], *sp;
-		uint64_t n;
-
-		if (len - 6 >= sizeof(buf))
-			return false;
-		memcpy(buf, s + 5, len - 6);
-		buf[len - 6] = 0;
-		sp = strchr(buf, ' ');
-		if (!sp)
-			return false;
-		*sp = 0;
-		if (parse_u64(buf, 1, 1000000, &n) < 0)
-			return false;
-		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
-			if (strcmp(sp + 1, units[i]) == 0)
-				return (n == 1) == (units[i][strlen(units[i]) - 1] != 's');
-		return false;
-	} else {
-		/* Five whitespace-separated cron fields of [0-9*,/-]. */
-		int fields = 0;
-		bool in = false;
-
-		for (const char *p = s; *p; p++) {
-			if (*p == ' ') {
-				in = false;
-				continue;
-			}
-			if (!strchr("0123456789*,/-", *p))
-				return false;
-			if (!in)
-				fields++;
-			in = true;
-		}
-		return fields == 5;
-	}
 }
 
 static int
@@ -313,10 +270,17 @@ fnconfig_validate(json_t *in, enum fnconfig_mode mode, json_t **out, char *diag,
 			}
 			json_object_set(cfg, key, v);
 		} else if (strcmp(key, "schedule") == 0) {
-			if (!json_is_string(v) || !schedule_ok(json_string_value(v))) {
+			struct schedule sc;
+			char why[200];
+
+			if (!json_is_string(v)) {
 				fail(diag, n,
 				     "%s: must be rate(N minute|minutes|hour|hours|day|days) or a 5-field cron expression%s",
 				     key, "");
+				goto bad;
+			}
+			if (schedule_parse(json_string_value(v), &sc, why, sizeof(why)) < 0) {
+				fail(diag, n, "%s%s", why, "");
 				goto bad;
 			}
 			json_object_set(cfg, key, v);

@@ -744,6 +744,11 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 		log_err("cannot start the async runners: %s", strerror(-r));
 		return 1;
 	}
+	r = schedule_start(g);
+	if (r < 0) {
+		log_err("cannot start the scheduler: %s", strerror(-r));
+		return 1;
+	}
 	log_info("serving HTTP with %u event loops, %u workers", g->nloops, nworkers);
 
 	for (;;) {

@@ -437,6 +437,9 @@ enum MHD_Result api_async_enqueue(struct req *q);
 int async_start(struct gw *g);
 void async_stop(struct gw *g);
 void async_kick(struct gw *g);
+/* schedule.c: the scheduler thread (fires schedules as async invocations
+ * until the gateway drains).  0 or -errno. */
+int schedule_start(struct gw *g);
 /* Runners with a claimed invocation not settled yet (a drain waits). */
 unsigned async_busy(struct gw *g);
 /* The gateway began runner number runner's request (X-Faas-Runner). */

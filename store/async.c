@@ -42,12 +42,12 @@ bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
-int
-store_async_add(struct store *s, const struct store_async *a, int64_t now_us)
+/* The INSERT of store_async_add, the lock held by the caller. */
+static int
+async_insert(struct store *s, const struct store_async *a, int64_t now_us)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "INSERT INTO async_invocations (id, tenant_id, function, qualifier, trigger, "
@@ -73,8 +73,78 @@ store_async_add(struct store *s, const struct store_async *a, int64_t now_us)
 	sqlite3_bind_int64(st, 12, a->next_at_us ? a->next_at_us : now_us);
 	sqlite3_bind_int64(st, 13, now_us);
 	sqlite3_bind_int64(st, 14, now_us);
-	r = sq_done(s, st);
-	return r == -EEXIST ? -EEXIST : r;
+	return sq_done(s, st);
+}
+
+int
+store_async_add(struct store *s, const struct store_async *a, int64_t now_us)
+{
+	LOCKED(s);
+
+	return async_insert(s, a, now_us);
+}
+
+int
+store_schedules_list(struct store *s, int (*cb)(const struct store_scheduled *sc, void *ud),
+		     void *ud)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r, rc;
+	LOCKED(s);
+
+	r = sq_prep(s,
+		    "SELECT t.id, t.name, f.name, json_extract(v.config, '$.schedule'), "
+		    "sc.last_slot FROM functions f JOIN tenants t ON t.id = f.tenant_id "
+		    "JOIN aliases a ON a.function_id = f.id AND a.name = 'live' "
+		    "JOIN versions v ON v.function_id = f.id AND v.number = a.version "
+		    "LEFT JOIN schedules sc ON sc.tenant_id = f.tenant_id AND sc.function = f.name "
+		    "WHERE json_extract(v.config, '$.schedule') IS NOT NULL",
+		    &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_scheduled sc = { .tenant_id = sqlite3_column_int64(st, 0) };
+
+		(void)str_copy(sc.tenant, sizeof(sc.tenant), sq_text(st, 1));
+		(void)str_copy(sc.function, sizeof(sc.function), sq_text(st, 2));
+		(void)str_copy(sc.schedule, sizeof(sc.schedule), sq_text(st, 3));
+		sc.last_slot = sqlite3_column_type(st, 4) == SQLITE_NULL
+				       ? -1
+				       : sqlite3_column_int64(st, 4);
+		r = cb(&sc, ud);
+		if (r < 0)
+			return r;
+	}
+	return rc == SQLITE_DONE ? 0 : sq_err(s, rc);
+}
+
+int
+store_schedule_fire(struct store *s, int64_t tenant_id, const char *fn, int64_t slot,
+		    const struct store_async *job, int64_t now_us)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+	LOCKED(s);
+
+	r = sq_exec(s, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = sq_prep(s,
+		    "INSERT INTO schedules (tenant_id, function, last_slot) VALUES (?1, ?2, ?3) "
+		    "ON CONFLICT (tenant_id, function) DO UPDATE SET last_slot = ?3 "
+		    "WHERE last_slot < ?3",
+		    &st);
+	if (r >= 0) {
+		sqlite3_bind_int64(st, 1, tenant_id);
+		sqlite3_bind_text(st, 2, fn, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, slot);
+		r = sq_done(s, st);
+	}
+	if (r >= 0)
+		r = sqlite3_changes(s->db) ? 1 : 0;
+	if (r == 1 && job)
+		r = async_insert(s, job, now_us) < 0 ? -EIO : 1;
+	return sq_end(s, r, NULL);
 }
 
 static char *

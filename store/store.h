@@ -369,6 +369,24 @@ int store_async_list(struct store *s, int64_t tenant_id, const char *tenant, con
 /* A failed invocation back to the queue, due now, its attempts reset.
  * -ENOENT when the tenant has no such id, -EALREADY when it is not failed. */
 int store_async_redrive(struct store *s, int64_t tenant_id, const char *id, int64_t now_us);
+/* A function whose alias live points at a version with a schedule. */
+struct store_scheduled {
+	int64_t tenant_id;
+	char tenant[64];
+	char function[64];
+	char schedule[128];
+	int64_t last_slot; /* Unix seconds; -1: not handled yet */
+};
+/* Call cb for each scheduled function (under the store's lock: cb must
+ * not call the store).  0, cb's negative return, or -errno. */
+int store_schedules_list(struct store *s, int (*cb)(const struct store_scheduled *sc, void *ud),
+			 void *ud);
+/* Handle slot of function fn of a tenant, at most once: in one
+ * transaction its last slot moves forward to slot and, when job is not
+ * NULL, job is queued.  1 when it moved (job queued), 0 when slot is not
+ * after the last one, -errno (nothing changed). */
+int store_schedule_fire(struct store *s, int64_t tenant_id, const char *fn, int64_t slot,
+			const struct store_async *job, int64_t now_us);
 /* Delete up to batch settled invocations last updated before before_us.
  * Returns how many, or -errno. */
 int store_async_prune(struct store *s, int64_t before_us, unsigned batch);

@@ -48,7 +48,7 @@ bumpp(struct store **s)
 /* In a function that changes tenants, functions, versions or aliases,
  * before LOCKED: the generation moves after the lock is released, so a
  * reader that saw the old generation refetches. */
-#define BUMPS_GENERATION(s) __attribute__((cleanup(bumpp))) struct store *_bump = (s)
+#define BUMPS_GENERATION(s) __attribute__((cleanup(bumpp), unused)) struct store *_bump = (s)
 
 /* SQLite result code -> -errno (the message kept for store_errmsg). */
 int sq_err(struct store *s, int rc);

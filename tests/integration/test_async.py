@@ -298,3 +298,51 @@ def test_async_stop_while_runners_start(fresh_faasd):
         doc = wait_state(d, tok, "stp", aid, ("succeeded",), timeout=30)
         assert doc["attempts"] == 1, doc
     assert d.stop() == 0
+
+
+def test_schedule_fires_once_per_slot(fresh_faasd):
+    """A cron schedule fires at its minute as an async invocation with
+    trigger "schedule" and a scheduled event as body; not at deploy, and a
+    restart within the minute does not fire the slot again."""
+    d = fresh_faasd()
+    d.start()
+    tok = d.tenant("cron")
+    # deploy early in a minute, so that the first slot comes within the test
+    while time.time() % 60 > 50:
+        time.sleep(0.5)
+    d.deploy("cron", tok, "tick", sh("cat >&2\necho ticked\n"), schedule="* * * * *")
+    time.sleep(1.5)
+    s, lst = d.json("GET", "/v1/tenants/cron/async", tok)
+    assert s == 200 and lst["async_invocations"] == [], "fired at deploy"
+    deadline = time.time() + 75
+    while time.time() < deadline:
+        s, lst = d.json("GET", "/v1/tenants/cron/async?state=succeeded", tok)
+        if lst["async_invocations"]:
+            break
+        time.sleep(0.2)
+    assert len(lst["async_invocations"]) == 1, lst
+    a = lst["async_invocations"][0]
+    assert a["trigger"] == "schedule" and a["function"] == "tick" and a["attempts"] == 1
+    fired = time.time()
+    assert fired % 60 < 20, "fired at second %.1f of the minute" % (fired % 60)
+    assert "schedule of cron/tick fired for" in d.log_text()
+    # its record, with the event the handler got
+    deadline = time.time() + 10
+    while True:
+        s, rec = d.json("GET", "/v1/tenants/cron/invocations/" + a["id"], tok)
+        if rec.get("last_attempt") or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    last = rec["last_attempt"]
+    assert last["trigger"] == "schedule" and last["status"] == "ok"
+    ev = json.loads(last["logs"]["stderr"])
+    assert ev["detail-type"] == "Scheduled Event" and ev["schedule"] == "* * * * *"
+    assert ev["time"].endswith(":00Z") and ev["function"] == "tick"
+    # a restart within the same minute: the slot is not fired again
+    assert d.stop() == 0
+    d.start()
+    time.sleep(2)
+    if time.time() % 60 > 2 and time.time() - fired < 55:
+        s, lst = d.json("GET", "/v1/tenants/cron/async", tok)
+        assert len(lst["async_invocations"]) == 1, lst
+    assert d.stop() == 0

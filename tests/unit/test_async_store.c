@@ -28,6 +28,24 @@ job(struct store_async *a, const char *id, int64_t tid, const char *fn, int64_t 
 	a->next_at_us = due;
 }
 
+static int
+last_cb(const struct store_scheduled *sc, void *ud)
+{
+	*(struct store_scheduled *)ud = *sc;
+	return 0;
+}
+
+/* 1 when the store lists a scheduled function (the last one in *last), 0
+ * when none, -1 on error. */
+static int
+scheduled(struct store *s, struct store_scheduled *last)
+{
+	memset(last, 0, sizeof(*last));
+	if (store_schedules_list(s, last_cb, last) < 0)
+		return -1;
+	return last->function[0] ? 1 : 0;
+}
+
 static const char *
 state_of(struct store *s, int64_t tid, const char *id)
 {
@@ -160,6 +178,56 @@ main(void)
 	is_int(store_async_add(s, &a, T0), 0, "u queues on");
 	is_int(store_async_claim(s, T0 + 99000000, &c), 1, "and runs");
 	store_async_free(&c);
+
+	/* schedules: the version alias live points at says */
+	{
+		struct store_scheduled sc;
+		json_t *out;
+
+		is_int(scheduled(s, &sc), 0, "no schedules yet");
+		is_int(store_fn_put(s, t2.id, "tick", "c1",
+				    "{\"runtime\":\"exec\",\"schedule\":\"rate(5 minutes)\"}",
+				    "live", 5, &out),
+		       0, "a scheduled function");
+		json_decref(out);
+		is_int(store_fn_put(s, t2.id, "plain", "c1", "{\"runtime\":\"exec\"}", "live", 5,
+				    &out),
+		       0, "and one without");
+		json_decref(out);
+		is_int(scheduled(s, &sc), 1, "one is scheduled");
+		is_str(sc.function, "tick", "…tick");
+		is_str(sc.tenant, "u", "…of u");
+		is_str(sc.schedule, "rate(5 minutes)", "…its schedule");
+		is_int(sc.last_slot, -1, "…not handled yet");
+		is_int(store_schedule_fire(s, t2.id, "tick", 600, NULL, T0), 1,
+		       "first seen: slot 600");
+		job(&a, "s-1", t2.id, "tick", 0);
+		snprintf(a.trigger, sizeof(a.trigger), "schedule");
+		is_int(store_schedule_fire(s, t2.id, "tick", 600, &a, T0), 0,
+		       "the same slot again: nothing");
+		is_int(store_async_get(s, t2.id, "u", "s-1", &out), -ENOENT, "…and nothing queued");
+		is_int(store_schedule_fire(s, t2.id, "tick", 900, &a, T0), 1,
+		       "the next slot fires");
+		ok(store_async_get(s, t2.id, "u", "s-1", &out) == 0, "…queued");
+		is_str(json_string_value(json_object_get(out, "trigger")), "schedule",
+		       "…with trigger schedule");
+		json_decref(out);
+		job(&a, "s-2", t2.id, "tick", 0);
+		is_int(store_schedule_fire(s, t2.id, "tick", 600, &a, T0), 0,
+		       "an older slot: nothing");
+		is_int(scheduled(s, &sc), 1, "listed");
+		is_int(sc.last_slot, 900, "…with its last slot");
+		job(&a, "s-1", t2.id, "tick", 0);
+		is_int(store_schedule_fire(s, t2.id, "tick", 1200, &a, T0), -EIO,
+		       "a job that cannot be queued (its id exists)");
+		is_int(scheduled(s, &sc), 1, "still listed");
+		is_int(sc.last_slot, 900, "…the slot did not move: it fires on the next tick");
+		is_int(store_fn_put(s, t2.id, "tick", "c1", "{\"runtime\":\"exec\"}", "live", 5,
+				    &out),
+		       0, "a new version without a schedule");
+		json_decref(out);
+		is_int(scheduled(s, &sc), 0, "is no longer scheduled");
+	}
 
 	store_close(s);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);

@@ -100,6 +100,10 @@ main(void)
 	is_int(check("{\"runtime\":\"exec\",\"handler\":\"h\",\"schedule\":\"* * *\"}",
 		     FNCONFIG_MANIFEST, diag, NULL),
 	       -EINVAL, "short cron");
+	is_int(check("{\"runtime\":\"exec\",\"handler\":\"h\",\"schedule\":\"0 9 * * 9\"}",
+		     FNCONFIG_MANIFEST, diag, NULL),
+	       -EINVAL, "a cron value out of range");
+	ok(strstr(diag, "day of week field '9'") != NULL, "…is named: %s", diag);
 	is_int(check("{\"runtime\":\"exec\",\"handler\":\"h\",\"network\":\"bridge\"}",
 		     FNCONFIG_MANIFEST, diag, NULL),
 	       -EINVAL, "bad network");
