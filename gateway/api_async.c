@@ -30,15 +30,18 @@ callback_url_problem(const char *u)
 {
 	size_t n = strlen(u);
 
-	if (strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0)
+	size_t host = strncasecmp(u, "http://", 7) == 0    ? 7
+		      : strncasecmp(u, "https://", 8) == 0 ? 8
+							   : 0;
+
+	if (!host)
 		return "must start with http:// or https://";
 	if (n > CALLBACK_URL_MAX)
 		return "is longer than 2048 characters";
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
 			return "must be printable ASCII without spaces (percent-encode the rest)";
-	if (u[strncasecmp(u, "http://", 7) == 0 ? 7 : 8] == 0 ||
-	    u[strncasecmp(u, "http://", 7) == 0 ? 7 : 8] == '/')
+	if (u[host] == 0 || u[host] == '/')
 		return "has no host";
 	return NULL;
 }

@@ -233,22 +233,22 @@ static int
 attempt(struct runner *rn, CURL *c, const struct store_async *job, struct answer *an, char *err,
 	size_t errn)
 {
-	char url[2048 + 512];
 	struct gw_async *a = rn->a;
+	/* The path and query are as long as the client's request line was. */
+	size_t n = strlen(a->base) + strlen(job->tenant) + strlen(job->function) +
+		   strlen(job->qualifier) + strlen(job->path) + strlen(job->query) + 16;
+	_cleanup_free_ char *url = malloc(n);
 	struct curl_slist *h;
 	CURLcode rc;
 
-	if (str_printf(url, sizeof(url), "%s/fn/%s/%s%s%s%s%s%s", a->base, job->tenant,
-		       job->function, *job->qualifier ? ":" : "", job->qualifier, job->path,
-		       *job->query ? "?" : "", job->query) < 0) {
-		(void)str_copy(err, errn, "the request's path and query are too long");
-		return -E2BIG;
-	}
-	h = request_headers(rn, job);
+	h = url ? request_headers(rn, job) : NULL;
 	if (!h) {
 		(void)str_copy(err, errn, "out of memory");
 		return -ENOMEM;
 	}
+	(void)str_printf(url, n, "%s/fn/%s/%s%s%s%s%s%s", a->base, job->tenant, job->function,
+			 *job->qualifier ? ":" : "", job->qualifier, job->path,
+			 *job->query ? "?" : "", job->query);
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
