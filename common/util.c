@@ -225,6 +225,26 @@ now_mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+void
+cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+void
+cond_wait_mono(pthread_cond_t *c, pthread_mutex_t *m, uint64_t t_us)
+{
+	struct timespec ts = { .tv_sec = (time_t)(t_us / 1000000u),
+			       .tv_nsec = (long)(t_us % 1000000u) * 1000 };
+
+	(void)pthread_cond_timedwait(c, m, &ts);
+}
+
 uint64_t
 now_wall_ms(void)
 {

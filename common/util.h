@@ -10,6 +10,7 @@
 #ifndef FAASD_UTIL_H
 #define FAASD_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -118,6 +119,12 @@ int read_file_bounded(const char *path, size_t max, char **out, size_t *len);
 
 /* Monotonic and wall clock in microseconds / milliseconds. */
 uint64_t now_mono_us(void);
+
+/* A condition variable whose timed waits count on now_mono_us's clock
+ * (CLOCK_MONOTONIC: a wall clock step does not stretch them). */
+void cond_init_mono(pthread_cond_t *c);
+/* Wait on c (m held) until woken or the monotonic time t_us. */
+void cond_wait_mono(pthread_cond_t *c, pthread_mutex_t *m, uint64_t t_us);
 uint64_t now_wall_ms(void);
 uint64_t now_wall_us(void);
 /* Microseconds from t to now, 0 when t is later: a time stamp another

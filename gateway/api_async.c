@@ -53,27 +53,11 @@ async_begin(struct req *q, const char *method)
 	struct store_tenant t;
 	enum MHD_Result ret;
 	const char *cl, *cb;
-	int r;
 
 	if (strcmp(method, "POST") != 0)
 		return api_method_not_allowed(q, method, "POST");
-	r = rcache_resolve(g->routes, g->store, q->route.tenant, q->route.function,
-			   q->route.version      ? NULL
-			   : *q->route.qualifier ? q->route.qualifier
-						 : "live",
-			   q->route.version, NULL, &t, &q->sr);
-	if (r == -ENOENT) {
-		/* As for /fn/: strangers learn nothing of private functions. */
-		if (api_authorize(q, q->route.tenant, SCOPE_INVOKE, &ret) < 0)
-			return ret;
-		return gw_error(q, 404, "function_not_found", "no function '%s%s%s' in tenant '%s'",
-				q->route.function, *q->route.qualifier ? ":" : "",
-				q->route.qualifier, q->route.tenant);
-	}
-	if (r < 0)
-		return gw_errno(q, r, "cannot resolve the function");
-	if (!json_is_true(json_object_get(q->sr.config, "public")) &&
-	    api_authorize(q, q->route.tenant, SCOPE_INVOKE, &ret) < 0)
+	/* The version is picked again when it runs. */
+	if (invoke_resolve(q, NULL, &t, &ret) < 0)
 		return ret;
 	q->tenant_id = t.id;
 	cb = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Callback-Url");

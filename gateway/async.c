@@ -237,12 +237,13 @@ attempt(struct runner *rn, CURL *c, const struct store_async *job, struct answer
 	/* The path and query are as long as the client's request line was. */
 	size_t n = strlen(a->base) + strlen(job->tenant) + strlen(job->function) +
 		   strlen(job->qualifier) + strlen(job->path) + strlen(job->query) + 16;
-	_cleanup_free_ char *url = malloc(n);
+	char *url = malloc(n);
 	struct curl_slist *h;
 	CURLcode rc;
 
 	h = url ? request_headers(rn, job) : NULL;
 	if (!h) {
+		free(url);
 		(void)str_copy(err, errn, "out of memory");
 		return -ENOMEM;
 	}
@@ -267,6 +268,7 @@ attempt(struct runner *rn, CURL *c, const struct store_async *job, struct answer
 	atomic_store(&rn->begun, false);
 	rc = curl_easy_perform(c);
 	curl_slist_free_all(h);
+	free(url);
 	if (rc != CURLE_OK) {
 		(void)str_printf(err, errn, "could not run it: %s", curl_easy_strerror(rc));
 		return -EIO;
@@ -418,12 +420,9 @@ prune(struct gw_async *a)
 static void
 wait_until(struct gw_async *a, uint64_t t)
 {
-	struct timespec ts = { .tv_sec = (time_t)(t / 1000000u),
-			       .tv_nsec = (long)(t % 1000000u) * 1000 };
-
 	pthread_mutex_lock(&a->lock);
 	if (!a->stop)
-		pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+		cond_wait_mono(&a->cond, &a->lock, t);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -536,14 +535,7 @@ async_start(struct gw *g)
 	if (r > 0)
 		log_info("%d async invocations were cut off by the last stop: queued again", r);
 	pthread_mutex_init(&a->lock, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* as now_mono_us */
-		pthread_cond_init(&a->cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	cond_init_mono(&a->cond);
 	g->async = a;
 	a->nrunners = (unsigned)MIN(g->cfg.async_runners, (uint64_t)ASYNC_MAX_RUNNERS);
 	for (unsigned i = 0; i < a->nrunners; i++) {

@@ -541,18 +541,11 @@ deploy_main(void *arg)
 
 	gw_thread_name("gw-deploy");
 	for (;;) {
-		struct timespec ts;
 		bool kicked;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += DEP_TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
 		pthread_mutex_lock(&d->lock);
 		if (!d->kicked)
-			(void)pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+			cond_wait_mono(&d->cond, &d->lock, now_mono_us() + DEP_TICK_MS * 1000u);
 		kicked = d->kicked;
 		d->kicked = false;
 		pthread_mutex_unlock(&d->lock);
@@ -569,15 +562,11 @@ int
 deploy_start(struct gw *g)
 {
 	struct deployer *d = calloc(1, sizeof(*d));
-	pthread_condattr_t ca;
 
 	if (!d)
 		return -ENOMEM;
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_mono(&d->cond);
 	d->kicked = true; /* resume what a previous run left in progress */
 	g->deploy = d;
 	if (pthread_create(&d->thread, NULL, deploy_main, g) != 0) {

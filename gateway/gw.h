@@ -466,6 +466,12 @@ bool gw_body_too_large(struct req *q, uint64_t declared, enum MHD_Result *ret);
 
 /* invoke.c */
 enum MHD_Result invoke_begin(struct req *q, const char *method);
+/* q's function, the version its route picks (with route_key, may be NULL)
+ * in q->sr and its tenant in *t, once the caller may invoke it: 0, or -1
+ * with the error answer (404 also for a private function a stranger asks
+ * for) in *ret. */
+int invoke_resolve(struct req *q, const char *route_key, struct store_tenant *t,
+		   enum MHD_Result *ret);
 /* An invocation id (UUIDv7) whose first 48 bits are ms, Unix milliseconds. */
 void invoke_make_id(char out[40], uint64_t ms);
 enum MHD_Result invoke_dispatch(struct req *q, const char *method);

@@ -28,6 +28,36 @@
 #include "log.h"
 #include "util.h"
 
+int
+invoke_resolve(struct req *q, const char *route_key, struct store_tenant *t, enum MHD_Result *ret)
+{
+	struct gw *g = q->gw;
+	int r;
+
+	r = rcache_resolve(g->routes, g->store, q->route.tenant, q->route.function,
+			   q->route.version      ? NULL
+			   : *q->route.qualifier ? q->route.qualifier
+						 : "live",
+			   q->route.version, route_key, t, &q->sr);
+	if (r == -ENOENT) {
+		/* Do not tell strangers which private functions exist. */
+		if (api_authorize(q, q->route.tenant, SCOPE_INVOKE, ret) < 0)
+			return -1;
+		*ret = gw_error(q, 404, "function_not_found", "no function '%s%s%s' in tenant '%s'",
+				q->route.function, *q->route.qualifier ? ":" : "",
+				q->route.qualifier, q->route.tenant);
+		return -1;
+	}
+	if (r < 0) {
+		*ret = gw_errno(q, r, "cannot resolve the function");
+		return -1;
+	}
+	if (!json_is_true(json_object_get(q->sr.config, "public")) &&
+	    api_authorize(q, q->route.tenant, SCOPE_INVOKE, ret) < 0)
+		return -1;
+	return 0;
+}
+
 enum MHD_Result
 invoke_begin(struct req *q, const char *method)
 {
@@ -35,32 +65,11 @@ invoke_begin(struct req *q, const char *method)
 	struct store_tenant t;
 	enum MHD_Result ret;
 	const char *cl;
-	bool allowed;
-	int r;
 
 	(void)method;
-	allowed = q->who.scope == SCOPE_ADMIN ||
-		  (q->who.scope != SCOPE_NONE && strcmp(q->who.tenant, q->route.tenant) == 0);
-	r = rcache_resolve(
-		g->routes, g->store, q->route.tenant, q->route.function,
-		q->route.version      ? NULL
-		: *q->route.qualifier ? q->route.qualifier
-				      : "live",
-		q->route.version,
-		MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Faas-Route-Key"), &t,
-		&q->sr);
-	if (r == -ENOENT) {
-		/* Do not tell strangers which private functions exist. */
-		if (!allowed && api_authorize(q, q->route.tenant, SCOPE_INVOKE, &ret) < 0)
-			return ret;
-		return gw_error(q, 404, "function_not_found", "no function '%s%s%s' in tenant '%s'",
-				q->route.function, *q->route.qualifier ? ":" : "",
-				q->route.qualifier, q->route.tenant);
-	}
-	if (r < 0)
-		return gw_errno(q, r, "cannot resolve the function");
-	if (!json_is_true(json_object_get(q->sr.config, "public")) &&
-	    api_authorize(q, q->route.tenant, SCOPE_INVOKE, &ret) < 0)
+	if (invoke_resolve(
+		    q, MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Faas-Route-Key"),
+		    &t, &ret) < 0)
 		return ret;
 	/* INVARIANT: an async runner's token never reaches a handler. */
 	q->token_used = q->internal || (q->who.scope != SCOPE_NONE &&

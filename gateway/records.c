@@ -103,16 +103,6 @@ prune(struct records *rs)
 	rs->next_prune_us = n == PRUNE_BATCH ? 0 : now_mono_us() + PRUNE_INTERVAL_US;
 }
 
-/* Wait on rs->cond (rs->lock held) until woken or the monotonic time t. */
-static void
-cond_wait_until(struct records *rs, uint64_t t)
-{
-	struct timespec ts = { .tv_sec = (time_t)(t / 1000000u),
-			       .tv_nsec = (long)(t % 1000000u) * 1000 };
-
-	pthread_cond_timedwait(&rs->cond, &rs->lock, &ts);
-}
-
 static void
 writer_yield(void)
 {
@@ -141,12 +131,12 @@ writer_main(void *arg)
 			if (now_mono_us() >= rs->next_prune_us)
 				break;
 			/* look at the prune clock now and then */
-			cond_wait_until(rs, now_mono_us() + 1000000u);
+			cond_wait_mono(&rs->cond, &rs->lock, now_mono_us() + 1000000u);
 		}
 		/* A few records: give others a moment to join them. */
 		while (rs->count > 0 && rs->count < RECORDS_BATCH && !rs->flush &&
 		       now_mono_us() < rs->oldest_us + RECORDS_LINGER_US)
-			cond_wait_until(rs, rs->oldest_us + RECORDS_LINGER_US);
+			cond_wait_mono(&rs->cond, &rs->lock, rs->oldest_us + RECORDS_LINGER_US);
 		if (rs->count == 0 && rs->flush) {
 			pthread_mutex_unlock(&rs->lock);
 			break;
@@ -208,14 +198,7 @@ records_start(struct gw *g)
 	}
 	store_records_pause(rs->db, writer_yield, RECORDS_YIELD_EVERY);
 	pthread_mutex_init(&rs->lock, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* as now_mono_us */
-		pthread_cond_init(&rs->cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	cond_init_mono(&rs->cond);
 	if (follow_init(g) < 0 || pthread_create(&rs->thread, NULL, writer_main, rs) != 0) {
 		store_close(rs->db);
 		free(rs->ring);
