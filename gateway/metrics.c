@@ -223,6 +223,7 @@ metrics_render(struct gw *g, char **out, size_t *len)
 	struct text t = { 0 };
 	struct records_stats rs;
 	unsigned starting = 0, idle = 0, busy = 0, cold = 0;
+	uint64_t async[4];
 
 	if (!m)
 		return -ENOENT;
@@ -287,6 +288,18 @@ metrics_render(struct gw *g, char **out, size_t *len)
 	    "faasd_records_queued %llu\n",
 	    (unsigned long long)rs.written, (unsigned long long)rs.dropped,
 	    (unsigned long long)rs.failed, (unsigned long long)rs.queued);
+
+	if (store_async_counts(g->store, async) == 0)
+		put(&t,
+		    "# HELP faasd_async_invocations Async and scheduled invocations by state "
+		    "(failed: the dead letter).\n"
+		    "# TYPE faasd_async_invocations gauge\n"
+		    "faasd_async_invocations{state=\"queued\"} %llu\n"
+		    "faasd_async_invocations{state=\"running\"} %llu\n"
+		    "faasd_async_invocations{state=\"succeeded\"} %llu\n"
+		    "faasd_async_invocations{state=\"failed\"} %llu\n",
+		    (unsigned long long)async[0], (unsigned long long)async[1],
+		    (unsigned long long)async[2], (unsigned long long)async[3]);
 
 	put(&t,
 	    "# HELP process_open_fds Open file descriptors of the gateway.\n"

@@ -469,6 +469,25 @@ store_async_redrive(struct store *s, int64_t tenant_id, const char *id, int64_t 
 }
 
 int
+store_async_counts(struct store *s, uint64_t counts[4])
+{
+	static const char *const states[] = { "queued", "running", "succeeded", "failed" };
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r, rc;
+	LOCKED(s);
+
+	memset(counts, 0, 4 * sizeof(*counts));
+	r = sq_prep(s, "SELECT state, count(*) FROM async_invocations GROUP BY state", &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		for (unsigned i = 0; i < 4; i++)
+			if (strcmp(sq_text(st, 0), states[i]) == 0)
+				counts[i] = (uint64_t)sqlite3_column_int64(st, 1);
+	return rc == SQLITE_DONE ? 0 : sq_err(s, rc);
+}
+
+int
 store_async_prune(struct store *s, int64_t before_us, unsigned batch)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;

@@ -387,6 +387,9 @@ int store_schedules_list(struct store *s, int (*cb)(const struct store_scheduled
  * after the last one, -errno (nothing changed). */
 int store_schedule_fire(struct store *s, int64_t tenant_id, const char *fn, int64_t slot,
 			const struct store_async *job, int64_t now_us);
+/* How many async invocations are queued, running, succeeded and failed
+ * (in that order), all tenants.  0 or -errno. */
+int store_async_counts(struct store *s, uint64_t counts[4]);
 /* Delete up to batch settled invocations last updated before before_us.
  * Returns how many, or -errno. */
 int store_async_prune(struct store *s, int64_t before_us, unsigned batch);

@@ -141,6 +141,9 @@ def test_async_retries_dead_letter_and_redrive(fresh_faasd):
     assert s == 200 and [a["id"] for a in lst["async_invocations"]] == [aid]
     s, lst = d.json("GET", "/v1/tenants/dl/async?state=succeeded", tok)
     assert s == 200 and lst["async_invocations"] == []
+    s, _, metrics = d.call("GET", "/metrics", d.admin)
+    assert s == 200 and b'faasd_async_invocations{state="failed"} 1\n' in metrics
+    assert b'faasd_async_invocations{state="queued"} 0\n' in metrics
     # every attempt left its record
     deadline = time.time() + 10
     while True:

@@ -147,6 +147,16 @@ main(void)
 		store_async_free(&c);
 	}
 
+	{
+		uint64_t n[4];
+
+		is_int(store_async_counts(s, n), 0, "count by state");
+		ok(n[0] == 1 && n[1] == 0 && n[2] == 1 && n[3] == 1,
+		   "…one queued (the retry), none running, one succeeded, one failed: %llu "
+		   "%llu %llu %llu",
+		   (unsigned long long)n[0], (unsigned long long)n[1], (unsigned long long)n[2],
+		   (unsigned long long)n[3]);
+	}
 	ok(store_async_list(s, t.id, "t", "failed", 10, &o) == 0, "list the dead letter");
 	is_int(json_array_size(json_object_get(o, "async_invocations")), 1, "one failed");
 	json_decref(o);
