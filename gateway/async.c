@@ -324,9 +324,10 @@ callback(struct gw_async *a, CURL *c, const struct store_async *job, const char 
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	else
 		(void)str_printf(err, sizeof(err), "%s", curl_easy_strerror(rc));
-	if (rc != CURLE_OK || status >= 400)
-		log_warn("async %s: callback to its X-Callback-Url got %s%ld", job->id,
-			 rc != CURLE_OK ? err : "HTTP ", rc != CURLE_OK ? 0L : status);
+	if (rc != CURLE_OK)
+		log_warn("async %s: callback to its X-Callback-Url failed: %s", job->id, err);
+	else if (status >= 400)
+		log_warn("async %s: callback to its X-Callback-Url got HTTP %ld", job->id, status);
 	(void)store_async_callback_done(a->gw->store, job->id, (int)status, *err ? err : NULL);
 }
 

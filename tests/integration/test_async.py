@@ -122,6 +122,22 @@ def test_async_runs_like_a_call_and_calls_back(faasd):
             break
         time.sleep(0.05)
     assert s == 200 and r2["trigger"] == "http"
+    # a callback nobody answers: the invocation still succeeded, the
+    # callback's failure is kept and logged
+    import socket
+    sk = socket.socket()
+    sk.bind(("127.0.0.1", 0))
+    dead = "http://127.0.0.1:%d/gone" % sk.getsockname()[1]
+    sk.close()
+    aid, _ = queue(faasd, tok, "/async/asy/echo", b"x", {"X-Callback-Url": dead})
+    deadline = time.time() + 20
+    while True:
+        doc = wait_state(faasd, tok, "asy", aid, ("succeeded",))
+        if doc["callback"]["error"] or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert doc["callback"]["http_status"] is None and doc["callback"]["error"], doc
+    assert "callback to its X-Callback-Url failed" in faasd.log_text()
 
 
 def test_async_retries_dead_letter_and_redrive(fresh_faasd):
