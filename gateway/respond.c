@@ -9,6 +9,7 @@
 
 #include "errmap.h"
 #include "gw.h"
+#include "log.h"
 #include "util.h"
 
 enum MHD_Result
@@ -84,6 +85,19 @@ gw_errno(struct req *q, int err, const char *fmt, ...)
 	enum MHD_Result r;
 
 	va_start(ap, fmt);
+	if (e->status >= 500) {
+		/* The client gets the gist; the log keeps the cause (the
+		 * store's last error is the likeliest one). */
+		char what[256];
+		va_list aq;
+
+		va_copy(aq, ap);
+		(void)vsnprintf(what, sizeof(what), fmt, aq);
+		va_end(aq);
+		log_err("%s %s: %s: %s (store: %s)", q->method ? q->method : "?",
+			q->uri ? q->uri : "?", what, strerror(err < 0 ? -err : err),
+			store_errmsg(q->gw->store));
+	}
 	r = verror(q, e->status, e->code, fmt, ap);
 	va_end(ap);
 	return r;

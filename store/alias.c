@@ -387,10 +387,10 @@ store_route_resolve(struct store *s, int64_t tenant_id, const char *fn, const ch
 		    int64_t version, int64_t (*pick)(const char *weights, int64_t main, void *ud),
 		    void *ud, struct store_route *out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *al = NULL, *st = NULL;
 	int64_t fid;
 	int r, rc;
-	LOCKED(s);
 
 	memset(out, 0, sizeof(*out));
 	r = sq_fn_id(s, tenant_id, fn, &fid);
@@ -436,9 +436,9 @@ store_route_resolve(struct store *s, int64_t tenant_id, const char *fn, const ch
 int
 store_warm_targets(struct store *s, int (*cb)(const struct store_warm *w, void *ud), void *ud)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "WITH targets(function_id, number) AS ("

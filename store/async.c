@@ -88,9 +88,9 @@ int
 store_schedules_list(struct store *s, int (*cb)(const struct store_scheduled *sc, void *ud),
 		     void *ud)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "SELECT t.id, t.name, f.name, json_extract(v.config, '$.schedule'), "
@@ -122,9 +122,9 @@ int
 store_schedule_fire(struct store *s, int64_t tenant_id, const char *fn, int64_t slot,
 		    const struct store_async *job, int64_t now_us)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
@@ -167,9 +167,9 @@ column_dup(sqlite3_stmt *st, int i, size_t *len)
 int
 store_async_claim(struct store *s, int64_t now_us, struct store_async *out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
-	LOCKED(s);
 
 	memset(out, 0, sizeof(*out));
 	/* One statement: two runners never claim the same row. */
@@ -225,9 +225,9 @@ store_async_claim(struct store *s, int64_t now_us, struct store_async *out)
 int
 store_async_next_due(struct store *s, int64_t *at_us)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s, "SELECT min(next_at) FROM async_invocations WHERE state = 'queued'", &st);
 	if (r < 0)
@@ -245,9 +245,9 @@ int
 store_async_settle(struct store *s, const char *id, const char *state, int64_t next_at_us,
 		   const char *invocation_id, int http_status, const char *error, int64_t now_us)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "UPDATE async_invocations SET state = ?2, next_at = ?3, "
@@ -275,9 +275,9 @@ store_async_settle(struct store *s, const char *id, const char *state, int64_t n
 int
 store_async_release(struct store *s, const char *id, int64_t now_us)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "UPDATE async_invocations SET state = 'queued', next_at = ?2, updated_at = ?2, "
@@ -293,9 +293,9 @@ store_async_release(struct store *s, const char *id, int64_t now_us)
 int
 store_async_callback_done(struct store *s, const char *id, int status, const char *error)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "UPDATE async_invocations SET callback_status = ?2, callback_error = ?3 "
@@ -315,9 +315,9 @@ store_async_callback_done(struct store *s, const char *id, int status, const cha
 int
 store_async_requeue_running(struct store *s, int64_t now_us)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "UPDATE async_invocations SET state = 'queued', next_at = ?1, updated_at = ?1, "
@@ -379,9 +379,9 @@ int
 store_async_get(struct store *s, int64_t tenant_id, const char *tenant, const char *id,
 		json_t **out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "SELECT " ASYNC_COLS " FROM async_invocations WHERE id = ?1 AND tenant_id = ?2",
@@ -403,10 +403,10 @@ int
 store_async_list(struct store *s, int64_t tenant_id, const char *tenant, const char *state,
 		 unsigned limit, json_t **out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *arr;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "SELECT " ASYNC_COLS " FROM async_invocations WHERE tenant_id = ?1 "
@@ -436,9 +436,9 @@ store_async_list(struct store *s, int64_t tenant_id, const char *tenant, const c
 int
 store_async_redrive(struct store *s, int64_t tenant_id, const char *id, int64_t now_us)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "UPDATE async_invocations SET state = 'queued', attempts = 0, next_at = ?3, "
@@ -472,9 +472,9 @@ int
 store_async_counts(struct store *s, uint64_t counts[4])
 {
 	static const char *const states[] = { "queued", "running", "succeeded", "failed" };
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
-	LOCKED(s);
 
 	memset(counts, 0, 4 * sizeof(*counts));
 	r = sq_prep(s, "SELECT state, count(*) FROM async_invocations GROUP BY state", &st);
@@ -490,9 +490,9 @@ store_async_counts(struct store *s, uint64_t counts[4])
 int
 store_async_prune(struct store *s, int64_t before_us, unsigned batch)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "DELETE FROM async_invocations WHERE id IN (SELECT id FROM async_invocations "

@@ -205,9 +205,9 @@ int
 store_deploy_running(struct store *s, int (*cb)(const struct store_deploy_run *d, void *ud),
 		     void *ud)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "SELECT " DEPLOY_COLS ", t.name FROM deployments d JOIN functions f ON "
@@ -247,9 +247,9 @@ int
 store_deploy_checkpoint(struct store *s, int64_t id, unsigned step, int64_t elapsed_ms,
 			int64_t invocations, int64_t errors, const char *latency)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "UPDATE deployments SET step_elapsed_ms = ?, step_invocations = ?, "
@@ -425,11 +425,11 @@ store_deploy_end(struct store *s, int64_t tenant_id, const char *fn, int64_t id,
 int
 store_deploy_list(struct store *s, int64_t tenant_id, const char *fn, unsigned limit, json_t **out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *arr;
 	int64_t fid;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_fn_id(s, tenant_id, fn, &fid);
 	if (r < 0)

@@ -121,11 +121,11 @@ quiet_run(const struct store_record *r, size_t n)
 int
 store_records_insert(struct store *s, struct store_record *recs, size_t n)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *one = NULL;
 	_cleanup_stmt_ sqlite3_stmt *many = NULL;
 	uint8_t ids[INSERT_ROWS][16];
 	int r;
-	LOCKED(s);
 
 	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
@@ -269,12 +269,12 @@ int
 store_records_list(struct store *s, int64_t tenant_id, const char *tenant,
 		   const struct store_record_filter *f, json_t **out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *arr, *last = NULL;
 	unsigned limit = f->limit ? f->limit : 50, n = 0;
 	int64_t cur_start = INT64_MAX, cur_seq = INT64_MAX;
 	int r, rc, k = 1;
-	LOCKED(s);
 
 	if (f->before_seq) {
 		/* The cursor is the last record's seq; the page after it
@@ -347,12 +347,12 @@ int
 store_record_get(struct store *s, int64_t tenant_id, const char *tenant, const char *id,
 		 json_t **out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *j;
 	uint8_t idb[16];
 	bool v7;
 	int r, rc;
-	LOCKED(s);
 
 	if (uuid_parse(id, idb) < 0)
 		return -ENOENT; /* every id is a UUID */
@@ -420,11 +420,11 @@ int
 store_records_logs(struct store *s, int64_t tenant_id, const char *fn, int64_t after_seq,
 		   int64_t since_us, unsigned limit, json_t **out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *lines;
 	int64_t cursor = after_seq;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "SELECT seq, id, version, started_us, stdout, stderr FROM invocations "
@@ -467,9 +467,9 @@ store_records_logs(struct store *s, int64_t tenant_id, const char *fn, int64_t a
 int
 store_records_prune(struct store *s, int64_t before_us, unsigned batch)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	/* A bounded batch per call: each is a short transaction, so writers
 	 * between batches never wait long.  The candidates are the oldest

@@ -288,11 +288,11 @@ store_tenant_json(const struct store_tenant *t)
 int
 store_tenant_create(struct store *s, struct store_tenant *t, uint64_t uid_base, uint64_t uid_count)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL, *up = NULL;
 	int64_t id;
 	int r;
 	BUMPS_GENERATION(s);
-	LOCKED(s);
 
 	r = sq_exec(s, "BEGIN IMMEDIATE");
 	if (r < 0)
@@ -340,9 +340,9 @@ fail:
 int
 store_tenant_get(struct store *s, const char *name, struct store_tenant *out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s, "SELECT " TENANT_COLS " FROM tenants WHERE name = ?", &st);
 	if (r < 0)
@@ -360,10 +360,10 @@ store_tenant_get(struct store *s, const char *name, struct store_tenant *out)
 int
 store_tenant_delete(struct store *s, int64_t id)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 	BUMPS_GENERATION(s);
-	LOCKED(s);
 
 	r = sq_prep(s, "DELETE FROM tenants WHERE id = ?", &st);
 	if (r < 0)
@@ -378,10 +378,10 @@ store_tenant_delete(struct store *s, int64_t id)
 int
 store_tenant_list(struct store *s, json_t **out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *arr = json_array();
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s, "SELECT " TENANT_COLS " FROM tenants ORDER BY name", &st);
 	if (r < 0) {
@@ -407,9 +407,9 @@ store_tenant_list(struct store *s, json_t **out)
 int
 store_key_insert(struct store *s, struct store_key *k)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "INSERT INTO keys (id, tenant_id, scope, hash, name, created_at) "
@@ -433,9 +433,9 @@ store_key_insert(struct store *s, struct store_key *k)
 int
 store_key_revoke(struct store *s, int64_t tenant_id, const char *id)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL "
@@ -458,9 +458,9 @@ store_key_revoke(struct store *s, int64_t tenant_id, const char *id)
 int
 store_key_foreach_active(struct store *s, int (*cb)(const struct store_key *k, void *ud), void *ud)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "SELECT k.id, COALESCE(k.tenant_id, 0), COALESCE(t.name, ''), k.scope, "
@@ -491,10 +491,10 @@ store_key_foreach_active(struct store *s, int (*cb)(const struct store_key *k, v
 int
 store_key_list(struct store *s, int64_t tenant_id, json_t **out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *arr = json_array();
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "SELECT id, scope, name, created_at, revoked_at FROM keys "
@@ -529,9 +529,9 @@ store_key_list(struct store *s, int64_t tenant_id, json_t **out)
 int
 store_code_exists(struct store *s, int64_t tenant_id, const char *sha256)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s, "SELECT 1 FROM code WHERE tenant_id = ? AND sha256 = ?", &st);
 	if (r < 0)
@@ -548,9 +548,9 @@ int
 store_code_insert(struct store *s, int64_t tenant_id, const char *sha256, uint64_t size,
 		  uint64_t unpacked, uint64_t files)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
-	LOCKED(s);
 
 	r = sq_prep(s,
 		    "INSERT OR IGNORE INTO code (tenant_id, sha256, size, unpacked_size, "
@@ -775,10 +775,10 @@ fn_summary(struct store *s, int64_t fid, const char *tenant_unused, sqlite3_stmt
 int
 store_fn_get(struct store *s, int64_t tenant_id, const char *fn, json_t **out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *o, *ver = NULL;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s, "SELECT " FN_COLS " FROM functions f WHERE tenant_id = ? AND name = ?", &st);
 	if (r < 0)
@@ -801,10 +801,10 @@ store_fn_get(struct store *s, int64_t tenant_id, const char *fn, json_t **out)
 int
 store_fn_list(struct store *s, int64_t tenant_id, json_t **out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *arr = json_array();
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_prep(s, "SELECT " FN_COLS " FROM functions f WHERE tenant_id = ? ORDER BY name",
 		    &st);
@@ -826,10 +826,10 @@ store_fn_list(struct store *s, int64_t tenant_id, json_t **out)
 int
 store_fn_delete(struct store *s, int64_t tenant_id, const char *fn)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 	BUMPS_GENERATION(s);
-	LOCKED(s);
 
 	r = sq_prep(s, "DELETE FROM functions WHERE tenant_id = ? AND name = ?", &st);
 	if (r < 0)
@@ -845,11 +845,11 @@ store_fn_delete(struct store *s, int64_t tenant_id, const char *fn)
 int
 store_version_list(struct store *s, int64_t tenant_id, const char *fn, json_t **out)
 {
+	LOCKED(s);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	json_t *arr;
 	int64_t fid;
 	int r, rc;
-	LOCKED(s);
 
 	r = sq_fn_id(s, tenant_id, fn, &fid);
 	if (r < 0)

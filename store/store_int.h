@@ -36,6 +36,14 @@ unlockp(pthread_mutex_t **m)
 	if (*m)
 		pthread_mutex_unlock(*m);
 }
+/*
+ * Hold s->lock until the function returns.  INVARIANT: LOCKED comes before
+ * the function's _cleanup_stmt_ declarations: cleanups run in reverse
+ * order, so its statements are finalized before the unlock.  The
+ * connection is opened SQLITE_OPEN_NOMUTEX; a statement finalized after the
+ * unlock raced another thread's use of it (garbled rows and failed reads
+ * once several gateway threads polled the store every second).
+ */
 #define LOCKED(s)                                                            \
 	__attribute__((cleanup(unlockp))) pthread_mutex_t *_lk = &(s)->lock; \
 	pthread_mutex_lock(_lk)
