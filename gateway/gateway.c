@@ -510,11 +510,17 @@ static _Thread_local int this_loop = -1;
 void
 gw_resume(struct req *q)
 {
+	/* Read before the resume: from another thread, the loop may then
+	 * answer the request and free q before the next line runs (ASan saw
+	 * it, an API thread's resume against its loop's completion). */
+	int fd = q->gw->loops[q->loop].wake_fd;
+	bool other = this_loop != (int)q->loop;
+
 	MHD_resume_connection(q->conn);
-	if (this_loop != (int)q->loop) {
+	if (other) {
 		uint64_t one = 1;
 
-		(void)write(q->gw->loops[q->loop].wake_fd, &one, sizeof(one));
+		(void)write(fd, &one, sizeof(one));
 	}
 }
 
