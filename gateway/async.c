@@ -74,10 +74,9 @@ struct answer {
 	long status;
 	char invocation_id[40];
 	char content_type[128];
-	bool ran; /* X-Faas-Version came back: the function was run */
-	char *body;
+	bool ran;   /* X-Faas-Version came back: the function was run */
+	char *body; /* at most max bytes kept, for the callback */
 	size_t len, cap, max;
-	bool truncated;
 };
 
 void
@@ -127,10 +126,8 @@ on_body(char *p, size_t size, size_t n, void *ud)
 	struct answer *an = ud;
 	size_t len = size * n, keep = len;
 
-	if (an->len + keep > an->max) {
+	if (an->len + keep > an->max)
 		keep = an->max - an->len;
-		an->truncated = true;
-	}
 	if (keep && an->len + keep > an->cap) {
 		size_t cap = MAX(an->cap * 2, an->len + keep);
 		char *nb = realloc(an->body, cap);
@@ -406,8 +403,7 @@ static void
 prune(struct gw_async *a)
 {
 	struct gw *g = a->gw;
-	int64_t before =
-		(int64_t)now_wall_us() - (int64_t)(g->cfg.retention_days * 86400ull * 1000000ull);
+	int64_t before = gw_retention_cutoff_us(g);
 	int n;
 
 	do
@@ -460,8 +456,15 @@ runner_main(void *arg)
 		 * drain that set it and then saw no runner busy cannot miss a
 		 * claim made meanwhile. */
 		atomic_fetch_add(&a->busy, 1);
-		if (!atomic_load(&g->draining))
-			r = store_async_claim(g->store, now, &job);
+		/* The claim is an UPDATE, which takes the database's write
+		 * lock even when nothing is due: look first, with a read. */
+		if (!atomic_load(&g->draining)) {
+			r = store_async_next_due(g->store, &due);
+			if (r == 1 && due <= now)
+				r = store_async_claim(g->store, now, &job);
+			else if (r == 1)
+				r = 0;
+		}
 		if (r != 1)
 			atomic_fetch_sub(&a->busy, 1);
 		if (r < 0)
@@ -473,8 +476,7 @@ runner_main(void *arg)
 		}
 		/* Nothing due: sleep until the next one is, a second at most
 		 * (a retry queued by another runner), or a kick. */
-		if (r == 0 && store_async_next_due(g->store, &due) == 1 && due > now &&
-		    (uint64_t)(due - now) < 1000000u)
+		if (r == 0 && due > now && (uint64_t)(due - now) < 1000000u)
 			wait_until(a, now_mono_us() + (uint64_t)(due - now));
 		else
 			wait_until(a, now_mono_us() + 1000000u);

@@ -24,6 +24,7 @@
 #include "msg.h"
 #include "rcache.h"
 #include "store.h"
+#include "util.h"
 
 #define GW_MAX_WORKERS   64
 #define GW_JSON_BODY_MAX (1u << 20) /* API request bodies */
@@ -437,6 +438,14 @@ enum MHD_Result api_async_enqueue(struct req *q);
 int async_start(struct gw *g);
 void async_stop(struct gw *g);
 void async_kick(struct gw *g);
+/* Records and settled async invocations from before this Unix time (us)
+ * are past retention_days and pruned. */
+static inline int64_t
+gw_retention_cutoff_us(const struct gw *g)
+{
+	return (int64_t)now_wall_us() - (int64_t)(g->cfg.retention_days * 86400ull * 1000000ull);
+}
+
 /* schedule.c: the scheduler thread (fires schedules as async invocations
  * until the gateway drains).  0 or -errno. */
 int schedule_start(struct gw *g);

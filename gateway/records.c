@@ -77,8 +77,7 @@ record_free(struct store_record *r)
 static void
 prune(struct records *rs)
 {
-	int64_t before = (int64_t)now_wall_us() -
-			 (int64_t)(rs->gw->cfg.retention_days * 86400ull * 1000000ull);
+	int64_t before = gw_retention_cutoff_us(rs->gw);
 	uint64_t total = 0;
 	int n;
 

@@ -178,7 +178,7 @@ store_async_claim(struct store *s, int64_t now_us, struct store_async *out)
 		    "updated_at = ?1 WHERE id = (SELECT id FROM async_invocations "
 		    "WHERE state = 'queued' AND next_at <= ?1 ORDER BY next_at LIMIT 1) "
 		    "RETURNING id, tenant_id, function, qualifier, trigger, path, query, headers, "
-		    "body, callback_url, attempts, max_retries, created_at",
+		    "body, callback_url, attempts, max_retries",
 		    &st);
 	if (r < 0)
 		return r;
@@ -201,7 +201,6 @@ store_async_claim(struct store *s, int64_t now_us, struct store_async *out)
 		out->callback_url = column_dup(st, 9, NULL);
 	out->attempts = (unsigned)sqlite3_column_int(st, 10);
 	out->max_retries = (unsigned)sqlite3_column_int(st, 11);
-	out->created_us = sqlite3_column_int64(st, 12);
 	/* The statement must run to its end for the UPDATE to be done. */
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE || !out->path || !out->query || !out->headers || !out->body ||

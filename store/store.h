@@ -329,7 +329,6 @@ struct store_async {
 	char *callback_url; /* NULL: none */
 	unsigned attempts, max_retries;
 	int64_t next_at_us; /* store_async_add: 0 means now */
-	int64_t created_us;
 };
 
 /* Free what a store_async owns (store_async_claim's strings) and zero it. */
