@@ -33,7 +33,8 @@ GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c \
 	gateway/rcache.c gateway/hot.c gateway/hotx.c gateway/hproxy.c gateway/deploy.c \
 	gateway/api_deploy.c gateway/records.c gateway/api_records.c gateway/metrics.c \
-	gateway/follow.c gateway/async.c gateway/api_async.c gateway/schedule.c
+	gateway/follow.c gateway/async.c gateway/api_async.c gateway/schedule.c \
+	gateway/fast.c gateway/fasthead.c
 SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c worker/sandbox/sb_listen.c
 WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)
@@ -45,7 +46,7 @@ FAASD_SRC = $(DAEMON_SRC) $(GATEWAY_SRC) $(WORKER_SRC) $(STORE_SRC) $(COMMON_SRC
 CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c common/strategy.c common/schedule.c
 
 UNIT_TESTS = test_util test_msg test_names test_fnconfig test_config test_sandbox \
-	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy test_strategy test_deploy_store test_records test_async_store test_schedule
+	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy test_strategy test_deploy_store test_records test_async_store test_schedule test_fasthead
 UNIT_BINS  = $(addprefix $(O)/tests/,$(UNIT_TESTS))
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(patsubst $(O)/%,%,$(1)))
@@ -77,14 +78,14 @@ $(O)/faasctl: $(call obj,$(CLI_ALL))
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS_CLI)
 
 # Unit tests: each links the module under test plus common/ and store/.
-LIB_OBJS = $(call obj,$(COMMON_SRC) $(STORE_SRC) gateway/route.c gateway/cgi.c gateway/rcache.c gateway/hproxy.c \
+LIB_OBJS = $(call obj,$(COMMON_SRC) $(STORE_SRC) gateway/route.c gateway/cgi.c gateway/rcache.c gateway/hproxy.c gateway/fasthead.c \
 	gateway/unpack.c gateway/auth.c cli/pack.c cli/buf.c $(SANDBOX_SRC))
 $(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)
 
 # Fuzz targets double as corpus-replay tests (fuzz/replay.c provides main).
-FUZZ_TARGETS = fuzz_msg fuzz_route fuzz_cgi fuzz_fnconfig fuzz_hresp fuzz_strategy fuzz_time fuzz_schedule
+FUZZ_TARGETS = fuzz_msg fuzz_route fuzz_cgi fuzz_fnconfig fuzz_hresp fuzz_strategy fuzz_time fuzz_schedule fuzz_fasthead
 $(O)/fuzz/%: fuzz/%.c fuzz/replay.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< fuzz/replay.c $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)

@@ -45,6 +45,7 @@ config_defaults(struct faasd_config *c)
 	(void)str_copy(c->runtime_dir, sizeof(c->runtime_dir), FAASD_RUNTIME_DIR);
 	c->log_level = LOG_INFO;
 	c->records = 1;
+	c->fast_path = 1;
 	c->records_queue = 65536;
 	c->retention_days = 7;
 	c->report_log = 1;
@@ -93,6 +94,7 @@ static const struct u64_key u64_keys[] = {
 static const struct u64_key bool_keys[] = {
 	U64K(records, 0, 1),
 	U64K(report_log, 0, 1),
+	U64K(fast_path, 0, 1),
 };
 
 int

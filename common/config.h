@@ -32,6 +32,7 @@ struct faasd_config {
 	uint64_t init_timeout_ms;      /* a hot instance must accept within this */
 	char runtime_dir[PATH_MAX];    /* python3/node shims, shown at /var/runtime */
 	uint64_t records;              /* 1: keep a record per invocation (SPEC §7) */
+	uint64_t fast_path;            /* 1: warm /fn/ requests skip libmicrohttpd */
 	uint64_t records_queue;        /* records waiting for the writer, at most */
 	uint64_t retention_days;       /* records older than this are pruned */
 	uint64_t report_log;           /* 1: a REPORT line per invocation in the log */

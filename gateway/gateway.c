@@ -54,23 +54,11 @@ uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 	return q;
 }
 
-static void
-completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
-	     enum MHD_RequestTerminationCode toe)
+void
+gw_req_free(struct req *q)
 {
-	struct gw *g = cls;
-	struct req *q = *con_cls;
+	struct gw *g = q->gw;
 
-	(void)toe;
-	{
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
-
-		if (ci && ci->http_status)
-			metrics_http(g, ci->http_status);
-	}
-	if (!q)
-		return;
 	if (q->body_fd >= 0)
 		close(q->body_fd);
 	if (q->tmp_path[0])
@@ -92,14 +80,46 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(q->body);
 	free(q->uri);
 	free(q);
-	*con_cls = NULL;
 	atomic_fetch_sub(&g->inflight, 1);
+}
+
+static void
+completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct gw *g = cls;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+
+	(void)toe;
+	if (ci && ci->http_status)
+		metrics_http(g, ci->http_status);
+	if (*con_cls)
+		gw_req_free(*con_cls);
+	*con_cls = NULL;
+}
+
+const char *
+gw_header(struct req *q, const char *name)
+{
+	if (q->fc)
+		return fast_header(q, name);
+	return MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, name);
+}
+
+void
+gw_headers_each(struct req *q, MHD_KeyValueIterator fn, void *cls)
+{
+	if (q->fc)
+		fast_headers_each(q, fn, cls);
+	else
+		MHD_get_connection_values(q->conn, MHD_HEADER_KIND, fn, cls);
 }
 
 static void
 authenticate(struct req *q)
 {
-	const char *h = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Authorization");
+	const char *h = gw_header(q, "Authorization");
 
 	if (!h)
 		return;
@@ -112,8 +132,7 @@ authenticate(struct req *q)
 		 * as any tenant's invocation, nothing else. */
 		if (q->route.kind == ROUTE_INVOKE && async_token_is(q->gw, h + 7)) {
 			q->internal = true;
-			async_begun(q->gw, MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
-								       "X-Faas-Runner"));
+			async_begun(q->gw, gw_header(q, "X-Faas-Runner"));
 			q->who.scope = SCOPE_ADMIN;
 			(void)str_copy(q->who.key_id, sizeof(q->who.key_id), "async-runner");
 		} else
@@ -131,7 +150,7 @@ authenticate(struct req *q)
 bool
 gw_body_too_large(struct req *q, uint64_t declared, enum MHD_Result *ret)
 {
-	const char *expect = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Expect");
+	const char *expect = gw_header(q, "Expect");
 
 	/* A client that waits for 100-continue gets the answer at once; a
 	 * body we would not read anyway closes the connection.  Others are
@@ -147,9 +166,8 @@ gw_body_too_large(struct req *q, uint64_t declared, enum MHD_Result *ret)
 	return false;
 }
 
-/* First call of a request: route, authenticate, prepare for the body. */
-static enum MHD_Result
-request_begin(struct req *q, const char *url, const char *method)
+enum MHD_Result
+gw_request_begin(struct req *q, const char *url, const char *method)
 {
 	char diag[256];
 	int r;
@@ -196,8 +214,7 @@ request_begin(struct req *q, const char *url, const char *method)
 		if (api_authorize(q, q->route.tenant, SCOPE_DEPLOY, &ret) < 0)
 			return ret;
 		if (strcmp(method, "PUT") == 0) {
-			const char *cl = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
-								     "Content-Length");
+			const char *cl = gw_header(q, "Content-Length");
 			uint64_t len;
 
 			q->body_limit = q->gw->cfg.max_code_bytes;
@@ -258,7 +275,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 		q->conn = conn;
 		q->version = version;
 		q->method = method;
-		return request_begin(q, url, method);
+		return gw_request_begin(q, url, method);
 	}
 	if (*upload_data_size) {
 		/* Past the limit the rest is read and dropped so the client
@@ -516,7 +533,10 @@ gw_resume(struct req *q)
 	int fd = q->gw->loops[q->loop].wake_fd;
 	bool other = this_loop != (int)q->loop;
 
-	MHD_resume_connection(q->conn);
+	if (q->fc)
+		fast_resume(q);
+	else
+		MHD_resume_connection(q->conn);
 	if (other) {
 		uint64_t one = 1;
 
@@ -554,8 +574,12 @@ loop_main(void *arg)
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 
-			if (tag >= HOT_TAG_MIN)
+			if (tag >= HOT_TAG_MIN && *(unsigned *)evs[i].data.ptr == LOOP_KIND_HOT)
 				hot_conn_event(g, evs[i].data.ptr, evs[i].events, lp->index);
+			else if (tag >= HOT_TAG_MIN)
+				fast_event(lp, evs[i].data.ptr, evs[i].events);
+			else if (tag == LOOP_TAG_LISTEN)
+				fast_accept(lp);
 			else if (tag == LOOP_TAG_WAKE) {
 				uint64_t v;
 
@@ -567,6 +591,8 @@ loop_main(void *arg)
 			(void)MHD_quiesce_daemon(lp->mhd);
 			quiesced = true;
 		}
+		if (!g->fast_off)
+			fast_run(lp);
 		MHD_run(lp->mhd);
 		atomic_fetch_add(&lp->epoch, 1);
 	}
@@ -579,19 +605,31 @@ loop_start(struct gw *g, unsigned i, int listen_fd)
 	struct gw_loop *lp = &g->loops[i];
 	const union MHD_DaemonInfo *di;
 	struct epoll_event ev = { .events = EPOLLIN };
-	int fd = i == 0 ? listen_fd : fcntl(listen_fd, F_DUPFD_CLOEXEC, 3);
+	int fd = i == 0 ? listen_fd : fcntl(listen_fd, F_DUPFD_CLOEXEC, 3), r;
 
 	lp->gw = g;
 	lp->index = i;
 	if (fd < 0)
 		return -errno;
-	lp->mhd = MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL,
-		NULL, access_cb, g, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_URI_LOG_CALLBACK,
-		uri_cb, lp, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, g,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)8192, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	lp->listen_fd = fd;
+	/* With the fast path the loop accepts (fast.c) and hands libmicrohttpd
+	 * its connections; without, libmicrohttpd listens itself. */
+	{
+		struct MHD_OptionItem listen[] = {
+			{ g->fast_off ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_END, fd, NULL },
+			{ MHD_OPTION_END, 0, NULL },
+		};
+
+		lp->mhd = MHD_start_daemon(
+			MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+				(g->fast_off ? 0 : MHD_USE_NO_LISTEN_SOCKET),
+			0, NULL, NULL, access_cb, g, MHD_OPTION_ARRAY, listen,
+			MHD_OPTION_URI_LOG_CALLBACK, uri_cb, lp, MHD_OPTION_NOTIFY_COMPLETED,
+			completed_cb, g, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+			MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	}
 	if (!lp->mhd)
 		return -EIO;
 	di = MHD_get_daemon_info(lp->mhd, MHD_DAEMON_INFO_EPOLL_FD);
@@ -605,6 +643,8 @@ loop_start(struct gw *g, unsigned i, int listen_fd)
 	ev.data.u64 = LOOP_TAG_WAKE;
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->wake_fd, &ev) < 0)
 		return -errno;
+	if (!g->fast_off && (r = fast_loop_init(lp)) < 0)
+		return r;
 	if (pthread_create(&lp->thread, NULL, loop_main, lp) != 0)
 		return -EAGAIN;
 	return 0;
@@ -642,6 +682,7 @@ gateway_main(struct faasd_config *cfg, int ctl_fd, int listen_fd, const int *wor
 	(void)mallopt(M_TRIM_THRESHOLD, GW_MALLOC_KEEP);
 	(void)mallopt(M_MMAP_THRESHOLD, GW_MALLOC_MMAP);
 	g->cfg = *cfg;
+	g->fast_off = !cfg->fast_path;
 	g->ctl_fd = ctl_fd;
 	g->listen_fd = listen_fd;
 	atomic_store(&g->max_body, (unsigned)cfg->max_body_bytes);

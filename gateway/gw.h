@@ -200,6 +200,38 @@ struct hchunk {
  */
 int hchunk_decode(struct hchunk *c, char *buf, size_t len);
 
+/* ---- fasthead.c: request heads the fast path serves (fast.c) ---- */
+
+#define FAST_HEAD_MAX    16384u
+#define FAST_MAX_HEADERS 64
+
+enum { FAST_HEAD_DECLINE = -1, FAST_HEAD_MORE = 0, FAST_HEAD_OK = 1 };
+
+struct fast_head {
+	size_t head_len; /* request line + fields + the empty line */
+	char *method;    /* NUL-terminated in the buffer */
+	char *target;    /* the request target as sent, NUL-terminated */
+	size_t target_len;
+	uint64_t content_length;
+	bool close; /* Connection: close */
+	unsigned nheaders;
+	struct {
+		char *name, *value; /* NUL-terminated in the buffer */
+	} h[FAST_MAX_HEADERS];
+};
+
+/*
+ * Parse the head at buf[0, len) in place (NULs end the method, target,
+ * names and values).  FAST_HEAD_OK: h is filled; FAST_HEAD_MORE: no empty
+ * line yet; FAST_HEAD_DECLINE: not a head the fast path serves (libmicrohttpd
+ * gets it).  buf must stay put while h is used.
+ */
+int fast_head_parse(char *buf, size_t len, struct fast_head *h);
+/* The value of field name (case-insensitive), or NULL. */
+const char *fast_head_get(const struct fast_head *h, const char *name);
+/* Could the first bytes of a connection, buf[0, len), be a /fn/ request? */
+bool fast_head_start(const char *buf, size_t len);
+
 /* ---- code.c: code archives ---- */
 
 struct code_limits {
@@ -272,6 +304,16 @@ struct gw_loop {
 	int wake_fd; /* eventfd: drain starts */
 	pthread_t thread;
 	_Atomic uint64_t epoch; /* batches of events handled (hot.c frees by it) */
+	int listen_fd;
+	bool listening;    /* listen_fd is in epfd */
+	struct fconn *fcs; /* its fast connections (fast.c) */
+	unsigned nfcs;
+	pthread_mutex_t ready_lock;
+	struct req *ready; /* fast requests with their answer ready (ready_lock) */
+	atomic_bool any_ready;
+	uint64_t next_sweep_us;
+	char date[40]; /* "Date: ..." of the second date_s */
+	int64_t date_s;
 };
 
 /* Blocking work (API calls, code uploads) runs on these threads, so an
@@ -290,6 +332,7 @@ struct gw {
 	struct auth_cache *auth;
 	struct rcache *routes; /* what serves an invocation, without SQLite */
 	struct gw_loop loops[GW_MAX_LOOPS];
+	bool fast_off; /* fast_path = off: libmicrohttpd serves every request */
 	unsigned nloops;
 	int listen_fd;
 	int ctl_fd; /* to the parent */
@@ -352,8 +395,9 @@ struct hx {
 /* Per-request state, created by the URI callback, freed when MHD completes. */
 struct req {
 	struct gw *gw;
-	struct MHD_Connection *conn;
-	char *uri; /* raw request target, query included */
+	struct MHD_Connection *conn; /* NULL on a fast connection */
+	struct fconn *fc;            /* the fast path's connection (fast.c), or NULL */
+	char *uri;                   /* raw request target, query included */
 	struct route route;
 	bool route_done;
 	int route_err;
@@ -378,6 +422,7 @@ struct req {
 	unsigned worker;
 	unsigned loop; /* the event loop serving its connection */
 	bool suspended, answered;
+	bool fast_ready; /* on its loop's ready list (fast.c, ready_lock) */
 	struct msg_invoke_done done;
 	int out_fd, err_fd;
 	uint64_t started_us;
@@ -386,7 +431,7 @@ struct req {
 	uint64_t resp_bytes;  /* body bytes answered, for the record */
 	const char *err_code; /* a failed invocation's error, for the record */
 	const char *err_msg;
-	struct req *next; /* pending list */
+	struct req *next; /* pending list; fast: the loop's ready list */
 	uint32_t uid;     /* host uid of the tenant */
 	bool net_host;    /* network "host", allowed for the tenant */
 	const char *method;
@@ -400,6 +445,33 @@ struct req {
 	bool offloaded;
 	struct follower *follow; /* a logs?follow=1 stream (follow.c) */
 };
+
+/*
+ * respond.c: an answer put together for whichever server has q: an MHD
+ * response, or for a request of the fast path (q->fc) the head fields and
+ * body fast.c writes.  gw_ans_buffer: the body (taken on success, 0; free_fn
+ * (cls) frees it); gw_ans_stream: a streamed body of size bytes (or
+ * MHD_SIZE_UNKNOWN) that reader gives MHD, or fast.c takes from the hot
+ * exchange (hot_stream_peek); gw_ans_queue: send it with status (a is
+ * spent either way).
+ */
+struct gw_ans {
+	struct req *q;
+	struct MHD_Response *mhd; /* NULL on a fast connection */
+	char *hdr;                /* fast: "Name: value\r\n" lines */
+	size_t hdr_len, hdr_cap;
+	bool err;
+	bool stream;
+	void *body;
+	uint64_t body_len;
+	void (*body_free)(void *);
+	void *body_cls;
+};
+int gw_ans_buffer(struct gw_ans *a, struct req *q, size_t len, void *body, void (*free_fn)(void *),
+		  void *cls);
+int gw_ans_stream(struct gw_ans *a, struct req *q, uint64_t size, MHD_ContentReaderCallback reader);
+void gw_ans_header(struct gw_ans *a, const char *name, const char *value);
+enum MHD_Result gw_ans_queue(struct gw_ans *a, unsigned status);
 
 /* respond.c.  gw_queue is how every API answer is queued (it takes resp):
  * at once, or, for a request handled off its event loop (offloaded), kept
@@ -461,6 +533,44 @@ enum MHD_Result code_begin(struct req *q, const char *method);
 int code_upload_chunk(struct req *q, const char *data, size_t len);
 enum MHD_Result code_finish(struct req *q);
 
+/* gateway.c: the value of q's request header name, or NULL; and each of
+ * its headers to fn (MHD's iterator), whichever server has q. */
+const char *gw_header(struct req *q, const char *name);
+void gw_headers_each(struct req *q, MHD_KeyValueIterator fn, void *cls);
+/* gateway.c: what a finished request leaves behind (MHD's completed
+ * callback, and fast.c once its answer is out), q itself included. */
+void gw_req_free(struct req *q);
+/* gateway.c: the start of a request from the first call on: route,
+ * authenticate, prepare for the body. */
+enum MHD_Result gw_request_begin(struct req *q, const char *url, const char *method);
+
+/*
+ * fast.c - the fast path: the event loops accept the connections
+ * themselves; one that opens with a /fn/ request is served without
+ * libmicrohttpd while its requests are warm invocations of hot runtimes
+ * (no MHD suspend and resume, no read-ahead, one writev per answer).
+ * Anything else goes to libmicrohttpd: a connection whose first bytes are
+ * not /fn/ at once (MHD_add_connection), one that later sends something
+ * else through a socket pair relayed both ways.
+ * fast_loop_init: a loop's part (listening included), 0 or -errno.
+ * fast_event: an event of a fast connection or tunnel (data.ptr's kind).
+ * fast_accept: the listening socket is readable.
+ * fast_run: after each batch of events: answers ready, timeouts, drain.
+ * fast_queue: send a's answer to q's connection (gw_ans_queue).
+ * fast_resume: q's answer is ready (hot_resume; any thread, g->lock held).
+ */
+struct gw_loop;
+int fast_loop_init(struct gw_loop *lp);
+void fast_event(struct gw_loop *lp, void *ptr, uint32_t events);
+void fast_accept(struct gw_loop *lp);
+void fast_run(struct gw_loop *lp);
+enum MHD_Result fast_queue(struct req *q, unsigned status, struct gw_ans *a);
+void fast_resume(struct req *q);
+/* A fast request's headers, one by name or each to fn, and its client. */
+const char *fast_header(struct req *q, const char *name);
+void fast_headers_each(struct req *q, MHD_KeyValueIterator fn, void *cls);
+const struct sockaddr *fast_peer(struct req *q);
+
 /* gateway.c: resume q's suspended connection; from a thread other than
  * q's event loop, that loop is woken too (MHD's own signal does not reach
  * an externally run daemon's loop). */
@@ -491,7 +601,7 @@ void invoke_complete(struct gw *g, unsigned worker, struct msg_invoke_done *d);
 void invoke_fail_worker(struct gw *g, unsigned worker);
 /* The X-Faas-* headers, "fail" (a JSON error with the invocation id, and the
  * REPORT line) and the REPORT line of a served invocation, for hot.c. */
-void invoke_faas_headers(struct req *q, struct MHD_Response *resp, bool cold, uint64_t dur_us);
+void invoke_faas_headers(struct req *q, struct gw_ans *a, bool cold, uint64_t dur_us);
 enum MHD_Result invoke_fail(struct req *q, unsigned status, const char *code, const char *msg,
 			    const char *details);
 bool invoke_header_passes(const char *name);
@@ -529,6 +639,10 @@ int hot_tick(struct gw *g);
 void hot_worker_down(struct gw *g, unsigned worker);
 enum MHD_Result hot_respond(struct req *q);
 void hot_req_free(struct req *q);
+/* A streamed answer's body from byte pos: *p and *n (0: nothing yet, and q
+ * is resumed when more comes).  0 more to come, 1 it ended, -1 it broke
+ * off.  Under g->lock. */
+int hot_stream_peek(struct req *q, uint64_t pos, const char **p, size_t *n);
 /* Free instances that died, once every event loop has finished the batch
  * of events it was in then (I/O thread). */
 void hot_reap(struct gw *g);
@@ -599,12 +713,18 @@ int metrics_new(struct gw *g);
 void metrics_invocation(struct gw *g, const char *tenant, const char *fn, int64_t version,
 			const char *status, uint64_t dur_us, bool cold);
 void metrics_http(struct gw *g, unsigned code);
+/* The fast path (fast.c): a request answered, a connection handed over. */
+enum { METRICS_FAST_ANSWERED, METRICS_FAST_HANDED_OVER, METRICS_FAST_TUNNELED, METRICS_FAST_N };
+void metrics_fast(struct gw *g, unsigned what);
 int metrics_render(struct gw *g, char **out, size_t *len);
 void hot_count(struct gw *g, unsigned *starting, unsigned *idle, unsigned *busy);
 
-/* An epoll tag is a hot connection (a pointer) when above this. */
-#define HOT_TAG_MIN   65536u
-#define LOOP_TAG_MHD  1u
-#define LOOP_TAG_WAKE 2u
+/* An epoll tag is a pointer when above this, to a struct whose first
+ * member is one of the LOOP_KIND values. */
+#define HOT_TAG_MIN     65536u
+#define LOOP_TAG_MHD    1u
+#define LOOP_TAG_WAKE   2u
+#define LOOP_TAG_LISTEN 3u
+enum loop_kind { LOOP_KIND_HOT = 0x1f00, LOOP_KIND_FAST, LOOP_KIND_TUNNEL };
 
 #endif

@@ -521,6 +521,7 @@ spawn(struct gw *g, struct hpool *p)
 	in->state = HI_STARTING;
 	in->idle_since_us = now_mono_us();
 	for (unsigned i = 0; i < in->cap; i++) {
+		in->conns[i].kind = LOOP_KIND_HOT;
 		in->conns[i].fd = -1;
 		in->conns[i].loop = -1;
 		in->conns[i].inst = in;
@@ -697,7 +698,8 @@ hot_dispatch(struct req *q)
 	/* The answer comes later: from this loop when the instance answers,
 	 * or from another thread (queue, failures).  Suspended first, so
 	 * that any of them may resume it at once. */
-	MHD_suspend_connection(q->conn);
+	if (q->conn)
+		MHD_suspend_connection(q->conn);
 	q->suspended = true;
 	pthread_mutex_lock(&g->lock);
 	q->started_us = now_mono_us();

@@ -18,6 +18,7 @@
 #define HOT_FAIL_MSG_MAX (MSG_HOT_MESSAGE_MAX + 255u) /* a failure's message */
 
 struct hconn {
+	unsigned kind; /* LOOP_KIND_HOT: first, see LOOP_KIND */
 	int fd;
 	int loop;      /* whose epoll set holds it, or -1 */
 	bool want_out; /* registered for EPOLLOUT too */

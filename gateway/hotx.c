@@ -216,30 +216,51 @@ stream_start(struct gw *g, struct hconn *c)
 	hot_resume(q);
 }
 
+int
+hot_stream_peek(struct req *q, uint64_t pos, const char **p, size_t *n)
+{
+	struct hx *x = &q->hx;
+	size_t avail =
+		x->resp.framing == HRESP_CHUNKED ? x->chunk.dec : x->in_len - x->resp.head_len;
+
+	*n = 0;
+	if (pos < avail) {
+		*p = x->in + x->resp.head_len + pos;
+		*n = avail - pos;
+		return 0;
+	}
+	if (x->stream_done)
+		return 1;
+	if (x->stream_failed)
+		return -1;
+	/* Nothing yet: conn_read resumes q when more comes. */
+	x->reader_waiting = true;
+	return 0;
+}
+
 /* MHD's content reader of a streamed answer (the loop thread, in MHD_run). */
 static ssize_t
 stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct req *q = cls;
-	struct hx *x = &q->hx;
 	struct gw *g = q->gw;
+	const char *p;
+	size_t n;
 	ssize_t r;
-	size_t avail;
+	int k;
 
 	pthread_mutex_lock(&g->lock);
-	avail = x->resp.framing == HRESP_CHUNKED ? x->chunk.dec : x->in_len - x->resp.head_len;
-	if (pos < avail) {
-		size_t n = MIN(avail - pos, max);
-
-		memcpy(buf, x->in + x->resp.head_len + pos, n);
+	k = hot_stream_peek(q, pos, &p, &n);
+	if (n) {
+		n = MIN(n, max);
+		memcpy(buf, p, n);
 		r = (ssize_t)n;
-	} else if (x->stream_done)
+	} else if (k > 0)
 		r = MHD_CONTENT_READER_END_OF_STREAM;
-	else if (x->stream_failed)
+	else if (k < 0)
 		r = MHD_CONTENT_READER_END_WITH_ERROR;
 	else {
-		/* Nothing yet: wait, suspended, for conn_read. */
-		x->reader_waiting = true;
+		/* Wait, suspended, for conn_read. */
 		q->suspended = true;
 		MHD_suspend_connection(q->conn);
 		r = 0;
@@ -528,7 +549,7 @@ hot_build_head(struct req *q)
 		sb_str(&b, t);
 	sb_str(&b, " HTTP/1.1\r\n");
 	q->scratch = &b;
-	MHD_get_connection_values(q->conn, MHD_HEADER_KIND, header_cb, q);
+	gw_headers_each(q, header_cb, q);
 	q->scratch = NULL;
 	sb_str(&b, "Content-Length: ");
 	sb_add(&b, num, str_u64(num, q->body_len, 0));
@@ -590,27 +611,24 @@ function_error(struct req *q, const char *type_hdr, const char *body, size_t len
 	return r;
 }
 
-/* The X-Faas-* headers, the REPORT line, and resp (taken) on its way. */
+/* The X-Faas-* headers, the REPORT line, and the answer a on its way. */
 static enum MHD_Result
-queue_answer(struct req *q, struct MHD_Response *resp, uint64_t dur)
+queue_answer(struct req *q, struct gw_ans *a, uint64_t dur)
 {
 	struct hx *x = &q->hx;
-	enum MHD_Result r;
 
-	invoke_faas_headers(q, resp, x->cold, dur);
+	invoke_faas_headers(q, a, x->cold, dur);
 	q->resp_bytes = x->streaming && x->resp.framing == HRESP_LENGTH
 				? (uint64_t)x->resp.content_length
 				: x->body_len;
 	invoke_report(q, x->resp.status, x->resp.status >= 500 ? "error" : "ok", dur, x->init_us,
 		      0);
-	r = MHD_queue_response(q->conn, x->resp.status, resp);
-	MHD_destroy_response(resp);
-	return r;
+	return gw_ans_queue(a, x->resp.status);
 }
 
 /* Pass the handler's headers (made strings in place: the head is ours). */
 static void
-pass_headers(struct hx *x, struct MHD_Response *resp)
+pass_headers(struct hx *x, struct gw_ans *a)
 {
 	for (unsigned i = 0; i < x->resp.nheaders; i++) {
 		char *n = x->in + x->resp.h[i].name_off, *v = x->in + x->resp.h[i].value_off;
@@ -618,7 +636,7 @@ pass_headers(struct hx *x, struct MHD_Response *resp)
 		n[x->resp.h[i].name_len] = 0;
 		v[x->resp.h[i].value_len] = 0;
 		if (invoke_header_passes(n))
-			MHD_add_response_header(resp, n, v);
+			gw_ans_header(a, n, v);
 	}
 }
 
@@ -626,25 +644,26 @@ static enum MHD_Result
 stream_respond(struct req *q, uint64_t dur)
 {
 	struct hx *x = &q->hx;
-	struct MHD_Response *resp;
+	struct gw_ans a;
 	uint64_t size = x->resp.framing == HRESP_LENGTH ? (uint64_t)x->resp.content_length
 							: MHD_SIZE_UNKNOWN;
+	int r;
 
 	pthread_mutex_lock(&q->gw->lock);
-	resp = MHD_create_response_from_callback(size, 64 * 1024, stream_read, q, NULL);
-	if (resp)
-		pass_headers(x, resp);
+	r = gw_ans_stream(&a, q, size, stream_read);
+	if (r == 0)
+		pass_headers(x, &a);
 	pthread_mutex_unlock(&q->gw->lock);
-	if (!resp)
+	if (r < 0)
 		return MHD_NO;
-	return queue_answer(q, resp, dur);
+	return queue_answer(q, &a, dur);
 }
 
 enum MHD_Result
 hot_respond(struct req *q)
 {
 	struct hx *x = &q->hx;
-	struct MHD_Response *resp;
+	struct gw_ans a;
 	uint64_t dur = x->done_us > x->sent_us && x->sent_us ? x->done_us - x->sent_us : 0;
 	char *body, type[64];
 
@@ -657,13 +676,11 @@ hot_respond(struct req *q)
 	body = x->in + x->resp.head_len;
 	if (function_error_type(x, type, sizeof(type)))
 		return function_error(q, type, body, x->body_len);
-	resp = MHD_create_response_from_buffer_with_free_callback_cls(x->body_len, body, free_cls,
-								      x->in);
-	if (!resp)
+	if (gw_ans_buffer(&a, q, x->body_len, body, free_cls, x->in) < 0)
 		return MHD_NO;
-	pass_headers(x, resp);
-	x->in = NULL; /* the response frees it */
-	return queue_answer(q, resp, dur);
+	pass_headers(x, &a);
+	x->in = NULL; /* the answer frees it */
+	return queue_answer(q, &a, dur);
 }
 
 void

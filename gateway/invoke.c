@@ -67,22 +67,19 @@ invoke_begin(struct req *q, const char *method)
 	const char *cl;
 
 	(void)method;
-	if (invoke_resolve(
-		    q, MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Faas-Route-Key"),
-		    &t, &ret) < 0)
+	if (invoke_resolve(q, gw_header(q, "X-Faas-Route-Key"), &t, &ret) < 0)
 		return ret;
 	/* INVARIANT: an async runner's token never reaches a handler. */
 	q->token_used = q->internal || (q->who.scope != SCOPE_NONE &&
 					!json_is_true(json_object_get(q->sr.config, "public")));
 	q->trigger = "http";
 	if (q->internal) {
-		const char *tr =
-			MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Faas-Trigger");
+		const char *tr = gw_header(q, "X-Faas-Trigger");
 
 		q->trigger = tr && strcmp(tr, "schedule") == 0 ? "schedule" : "async";
 	}
 	q->body_limit = atomic_load(&g->max_body);
-	cl = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Length");
+	cl = gw_header(q, "Content-Length");
 	if (cl) {
 		uint64_t len;
 
@@ -189,16 +186,17 @@ void
 invoke_client_addr(struct req *q, char addr[INET6_ADDRSTRLEN])
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		q->fc ? NULL : MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = q->fc ? fast_peer(q) : ci ? ci->client_addr : NULL;
 
 	addr[0] = 0;
-	if (ci && ci->client_addr) {
-		if (ci->client_addr->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, addr,
+	if (sa) {
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr,
 				  INET6_ADDRSTRLEN);
-		else if (ci->client_addr->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-				  addr, INET6_ADDRSTRLEN);
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
+				  INET6_ADDRSTRLEN);
 	}
 }
 
@@ -220,7 +218,7 @@ build_env(struct req *q, struct msg_out *m)
 	invoke_env_put(m, "SCRIPT_NAME", buf);
 	query = q->uri ? strchr(q->uri, '?') : NULL;
 	invoke_env_put(m, "QUERY_STRING", query ? query + 1 : "");
-	ct = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Type");
+	ct = gw_header(q, "Content-Type");
 	if (ct)
 		invoke_env_put(m, "CONTENT_TYPE", ct);
 	(void)str_printf(buf, sizeof(buf), "%llu", (unsigned long long)q->received);
@@ -228,7 +226,7 @@ build_env(struct req *q, struct msg_out *m)
 	invoke_client_addr(q, addr);
 	invoke_env_put(m, "REMOTE_ADDR", addr);
 	q->scratch = m;
-	MHD_get_connection_values(q->conn, MHD_HEADER_KIND, header_env, q);
+	gw_headers_each(q, header_env, q);
 	q->scratch = NULL;
 	invoke_env_put(m, "FAAS_TENANT", q->route.tenant);
 	invoke_env_put(m, "FAAS_FUNCTION_NAME", q->route.function);
@@ -513,16 +511,16 @@ invoke_report(struct req *q, unsigned http, const char *status, uint64_t dur_us,
 }
 
 void
-invoke_faas_headers(struct req *q, struct MHD_Response *resp, bool cold, uint64_t dur_us)
+invoke_faas_headers(struct req *q, struct gw_ans *a, bool cold, uint64_t dur_us)
 {
 	char buf[32];
 
-	MHD_add_response_header(resp, "X-Faas-Invocation-Id", q->invocation_id);
+	gw_ans_header(a, "X-Faas-Invocation-Id", q->invocation_id);
 	(void)str_u64(buf, (uint64_t)q->sr.version, 0); /* versions are >= 1 */
-	MHD_add_response_header(resp, "X-Faas-Version", buf);
-	MHD_add_response_header(resp, "X-Faas-Cold", cold ? "1" : "0");
+	gw_ans_header(a, "X-Faas-Version", buf);
+	gw_ans_header(a, "X-Faas-Cold", cold ? "1" : "0");
 	(void)str_ms3(buf, dur_us);
-	MHD_add_response_header(resp, "X-Faas-Duration-Ms", buf);
+	gw_ans_header(a, "X-Faas-Duration-Ms", buf);
 }
 
 /* Every invocation failure answers like this: the error object with the
@@ -534,8 +532,7 @@ invoke_fail(struct req *q, unsigned status, const char *code, const char *msg, c
 	json_t *body = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message", msg,
 				 "invocation_id", q->invocation_id);
 	char *text;
-	struct MHD_Response *resp;
-	enum MHD_Result r;
+	struct gw_ans a;
 
 	if (details) {
 		json_error_t je;
@@ -559,14 +556,15 @@ invoke_fail(struct req *q, unsigned status, const char *code, const char *msg, c
 		      q->done.duration_us, q->hx.init_us, q->done.maxrss_kb);
 	if (!text)
 		return MHD_NO;
-	resp = MHD_create_response_from_buffer_with_free_callback(strlen(text), text, free);
-	MHD_add_response_header(resp, "Content-Type", "application/json");
+	if (gw_ans_buffer(&a, q, strlen(text), text, free, text) < 0) {
+		free(text);
+		return MHD_NO;
+	}
+	gw_ans_header(&a, "Content-Type", "application/json");
 	if (status == 429)
-		MHD_add_response_header(resp, "Retry-After", "1");
-	invoke_faas_headers(q, resp, !q->hx.on || q->hx.cold, q->done.duration_us);
-	r = MHD_queue_response(q->conn, status, resp);
-	MHD_destroy_response(resp);
-	return r;
+		gw_ans_header(&a, "Retry-After", "1");
+	invoke_faas_headers(q, &a, !q->hx.on || q->hx.cold, q->done.duration_us);
+	return gw_ans_queue(&a, status);
 }
 
 static enum MHD_Result
@@ -603,10 +601,9 @@ invoke_respond(struct req *q)
 	struct msg_invoke_done *d = &q->done;
 	char msg[300], head[16384], diag[160];
 	struct cgi_resp cgi;
-	struct MHD_Response *resp;
+	struct gw_ans a = { .q = q };
 	struct stat st;
 	ssize_t n;
-	enum MHD_Result r;
 
 	if (q->hx.on)
 		return hot_respond(q);
@@ -656,21 +653,20 @@ invoke_respond(struct req *q)
 		return fail(q, 502, "function_error", "cannot read handler output");
 	if (cgi_parse(head, (size_t)n, &cgi, diag, sizeof(diag)) < 0)
 		return fail(q, 502, "function_error", diag);
-	resp = MHD_create_response_from_fd_at_offset64((uint64_t)st.st_size - cgi.body_offset,
-						       q->out_fd, cgi.body_offset);
-	if (!resp)
+	/* exec is never served by the fast path (fast.c hands it on). */
+	a.mhd = MHD_create_response_from_fd_at_offset64((uint64_t)st.st_size - cgi.body_offset,
+							q->out_fd, cgi.body_offset);
+	if (!a.mhd)
 		return MHD_NO;
 	q->out_fd = -1; /* the response owns it now */
 	for (unsigned i = 0; i < cgi.nheaders; i++)
 		if (invoke_header_passes(cgi.headers[i].name))
-			MHD_add_response_header(resp, cgi.headers[i].name, cgi.headers[i].value);
+			gw_ans_header(&a, cgi.headers[i].name, cgi.headers[i].value);
 	if (!cgi.has_content_type)
-		MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
-	invoke_faas_headers(q, resp, true, q->done.duration_us);
+		gw_ans_header(&a, "Content-Type", "text/plain; charset=utf-8");
+	invoke_faas_headers(q, &a, true, q->done.duration_us);
 	q->resp_bytes = (uint64_t)st.st_size - cgi.body_offset;
 	invoke_report(q, cgi.status, cgi.status >= 500 ? "error" : "ok", q->done.duration_us, 0,
 		      q->done.maxrss_kb);
-	r = MHD_queue_response(q->conn, cgi.status, resp);
-	MHD_destroy_response(resp);
-	return r;
+	return gw_ans_queue(&a, cgi.status);
 }

@@ -50,8 +50,16 @@ struct metrics {
 	struct mseries overflow;
 	unsigned nseries;
 	_Atomic uint64_t http[600];
+	_Atomic uint64_t fast[METRICS_FAST_N];
 	uint64_t start_wall_s;
 };
+
+void
+metrics_fast(struct gw *g, unsigned what)
+{
+	if (g->metrics && what < METRICS_FAST_N)
+		atomic_fetch_add_explicit(&g->metrics->fast[what], 1, memory_order_relaxed);
+}
 
 int
 metrics_new(struct gw *g)
@@ -261,6 +269,16 @@ metrics_render(struct gw *g, char **out, size_t *len)
 	    "faasd_instances{state=\"cold\"} %u\n",
 	    starting, idle, busy, cold);
 
+	put(&t,
+	    "# HELP faasd_http_fast_path_total The fast path: requests it answered, "
+	    "connections it handed to libmicrohttpd at once and later (tunneled).\n"
+	    "# TYPE faasd_http_fast_path_total counter\n"
+	    "faasd_http_fast_path_total{outcome=\"answered\"} %llu\n"
+	    "faasd_http_fast_path_total{outcome=\"handed_over\"} %llu\n"
+	    "faasd_http_fast_path_total{outcome=\"tunneled\"} %llu\n",
+	    (unsigned long long)atomic_load(&m->fast[METRICS_FAST_ANSWERED]),
+	    (unsigned long long)atomic_load(&m->fast[METRICS_FAST_HANDED_OVER]),
+	    (unsigned long long)atomic_load(&m->fast[METRICS_FAST_TUNNELED]));
 	put(&t, "# HELP faasd_http_requests_total HTTP answers by status code.\n"
 		"# TYPE faasd_http_requests_total counter\n");
 	for (unsigned c = 100; c < 600; c++) {

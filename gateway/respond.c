@@ -1,5 +1,7 @@
 /*
- * respond.c - JSON responses and the error shape of SPEC §5:
+ * respond.c - answers: struct gw_ans puts one together for either server
+ * of the request (libmicrohttpd, or the fast path's own connection,
+ * fast.c), and the JSON responses and error shape of SPEC §5:
  * {"error": {"code": "snake_case", "message": "…"}}.
  */
 #include <errno.h>
@@ -12,12 +14,80 @@
 #include "log.h"
 #include "util.h"
 
+int
+gw_ans_buffer(struct gw_ans *a, struct req *q, size_t len, void *body, void (*free_fn)(void *),
+	      void *cls)
+{
+	memset(a, 0, sizeof(*a));
+	a->q = q;
+	if (q->fc) {
+		a->body = body;
+		a->body_len = len;
+		a->body_free = free_fn;
+		a->body_cls = cls;
+		return 0;
+	}
+	a->mhd = MHD_create_response_from_buffer_with_free_callback_cls(len, body, free_fn, cls);
+	return a->mhd ? 0 : -ENOMEM;
+}
+
+int
+gw_ans_stream(struct gw_ans *a, struct req *q, uint64_t size, MHD_ContentReaderCallback reader)
+{
+	memset(a, 0, sizeof(*a));
+	a->q = q;
+	a->stream = true;
+	a->body_len = size;
+	if (q->fc)
+		return 0;
+	a->mhd = MHD_create_response_from_callback(size, 64 * 1024, reader, q, NULL);
+	return a->mhd ? 0 : -ENOMEM;
+}
+
+void
+gw_ans_header(struct gw_ans *a, const char *name, const char *value)
+{
+	size_t nl, vl;
+
+	if (a->mhd) {
+		MHD_add_response_header(a->mhd, name, value);
+		return;
+	}
+	nl = strlen(name);
+	vl = strlen(value);
+	if (a->err || strpbrk(value, "\r\n"))
+		return;
+	if (a->hdr_len + nl + vl + 4 > a->hdr_cap) {
+		size_t cap = MAX(a->hdr_cap * 2, a->hdr_len + nl + vl + 256);
+		char *nb = realloc(a->hdr, cap);
+
+		if (!nb) {
+			a->err = true;
+			return;
+		}
+		a->hdr = nb;
+		a->hdr_cap = cap;
+	}
+	memcpy(a->hdr + a->hdr_len, name, nl);
+	memcpy(a->hdr + a->hdr_len + nl, ": ", 2);
+	memcpy(a->hdr + a->hdr_len + nl + 2, value, vl);
+	memcpy(a->hdr + a->hdr_len + nl + 2 + vl, "\r\n", 2);
+	a->hdr_len += nl + vl + 4;
+}
+
+enum MHD_Result
+gw_ans_queue(struct gw_ans *a, unsigned status)
+{
+	if (a->mhd)
+		return gw_queue(a->q, status, a->mhd);
+	return fast_queue(a->q, status, a);
+}
+
 enum MHD_Result
 gw_json(struct req *q, unsigned status, json_t *body)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
+	struct gw_ans a;
 	size_t len;
 
 	json_decref(body);
@@ -26,14 +96,12 @@ gw_json(struct req *q, unsigned status, json_t *body)
 	len = strlen(text);
 	/* A trailing newline keeps curl output readable. */
 	text[len] = '\n';
-	resp = MHD_create_response_from_buffer_with_free_callback(len + 1, text, free);
-	if (!resp) {
+	if (gw_ans_buffer(&a, q, len + 1, text, free, text) < 0) {
 		free(text);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	ret = gw_queue(q, status, resp);
-	return ret;
+	gw_ans_header(&a, "Content-Type", "application/json");
+	return gw_ans_queue(&a, status);
 }
 
 enum MHD_Result
