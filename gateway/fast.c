@@ -167,8 +167,9 @@ fc_req_end(struct fconn *c)
 	if (!q)
 		return;
 	c->q = NULL;
-	/* Detached from its instance or queue first: after that no thread
-	 * resumes it, so its place on the ready list is final. */
+	/* Detached from its instance or queue first, under the gateway lock
+	 * (hot_req_free): a resume by another thread is then over, and none
+	 * comes after, so its place on the ready list is final. */
 	hot_req_free(q);
 	pthread_mutex_lock(&lp->ready_lock);
 	if (q->fast_ready) {

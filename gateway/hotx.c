@@ -689,8 +689,12 @@ hot_req_free(struct req *q)
 	/* Unlocked first: no other thread gives q a connection or a queue
 	 * place once it has neither, so NULL here stays NULL (the common
 	 * case, no lock).  A client gone mid-stream: the rest of the answer
-	 * has nowhere to go, so its connection cannot carry another. */
-	if (q->hx.conn || q->hx.pool) {
+	 * has nowhere to go, so its connection cannot carry another.  A fast
+	 * request always locks: its client may leave while another thread,
+	 * holding the lock, has detached q and is about to resume it; once
+	 * this lock was ours, that resume is done (fast.c then takes q off
+	 * its loop's ready list). */
+	if (q->fc || q->hx.conn || q->hx.pool) {
 		struct hconn *c;
 
 		pthread_mutex_lock(&q->gw->lock);
