@@ -34,7 +34,7 @@ GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/rcache.c gateway/hot.c gateway/hotx.c gateway/hproxy.c gateway/deploy.c \
 	gateway/api_deploy.c gateway/records.c gateway/api_records.c gateway/metrics.c \
 	gateway/follow.c gateway/async.c gateway/api_async.c gateway/schedule.c \
-	gateway/fast.c gateway/fasthead.c
+	gateway/fast.c gateway/fasttun.c gateway/fasthead.c
 SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox/sb_seccomp.c \
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c worker/sandbox/sb_listen.c
 WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)

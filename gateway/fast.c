@@ -8,21 +8,21 @@
  * invocation (two epoll_ctl calls), reads ahead once more than it needs
  * to, and builds each answer in its memory pool.  Here a warm invocation
  * costs the client's recv, the instance's writev and recv (hotx.c) and one
- * writev of the answer.
+ * sendmsg of the answer.
  *
  * What it serves and what it hands on:
  * - A new connection's first bytes are peeked at: unless they begin a /fn/
  *   request, the socket goes to libmicrohttpd as it is (MHD_add_connection).
  * - A request the fast path does not serve (fasthead.c declines the head; a
  *   body over FAST_BODY_MAX; any other endpoint; a function of runtime
- *   exec) turns the connection into a tunnel: a socket pair whose other
- *   end libmicrohttpd got, relayed both ways from that request on.  So every
- *   request gets libmicrohttpd's answer unless the fast path gives the same.
+ *   exec) turns the connection into a tunnel (fasttun.c) from that request
+ *   on.  So every request gets libmicrohttpd's answer unless the fast path
+ *   gives the same.
  * - Answers of the fast path come from the same code as libmicrohttpd's
  *   (respond.c's struct gw_ans): errors, X-Faas-* headers, records.
  *
  * INVARIANT: a struct fconn is freed only after the batch of events it was
- * closed in (lp->dead): an event fetched in that batch may still name it.
+ * closed in (dead_list): an event fetched in that batch may still name it.
  * INVARIANT: bytes of a request the fast path declined reach libmicrohttpd
  * unchanged: the parser works on a copy of the head.
  */
@@ -38,83 +38,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fast.h"
 #include "gw.h"
 #include "log.h"
 #include "util.h"
 
-#define FAST_BODY_MAX      (1u << 20) /* larger bodies: libmicrohttpd */
-#define FAST_IN_MIN        4096u
-#define FAST_IDLE_US       120000000ull /* as MHD_OPTION_CONNECTION_TIMEOUT */
-#define FAST_MAX_CONNS     8192u
-#define RELAY_BUF          65536u
-#define STREAM_PIECE       65536u
-#define TEVENTS_OUT_OF_SET 0xffffffffu
-
-enum fstate {
-	FC_NEW = 1, /* accepted; its first bytes decide */
-	FC_READ,    /* reading a request */
-	FC_BUSY,    /* the invocation runs */
-	FC_WRITE,   /* writing the answer */
-	FC_STREAM,  /* writing a streamed answer as it comes */
-	FC_TUNNEL,  /* relaying to libmicrohttpd */
-	FC_DEAD,    /* closed; freed after the batch */
-};
-
-struct relay {
-	char *buf;
-	size_t off, len, cap;
-	bool eof;
-};
-
-struct fconn {
-	unsigned kind; /* LOOP_KIND_FAST: first, see LOOP_KIND */
-	int fd;
-	struct gw_loop *lp;
-	enum fstate state;
-	uint32_t events; /* registered for fd */
-	/* what the client sent */
-	char *in;
-	size_t in_len, in_cap;
-	char *hb; /* a copy of the current head, parsed in place */
-	size_t hb_cap;
-	struct fast_head h;
-	size_t req_len; /* head + body of the current request */
-	struct req *q;
-	bool close_after;
-	bool rd_closed; /* the client shut its sending side */
-	/* the answer */
-	unsigned status;
-	char *out;
-	size_t out_len, out_off, out_cap;
-	char *body;
-	size_t body_len, body_off;
-	void (*body_free)(void *);
-	void *body_cls;
-	bool chunked;  /* a streamed answer of unknown length */
-	uint64_t spos; /* streamed body bytes taken */
-	bool sdone;    /* the last piece is in out */
-	uint64_t last_us;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-	struct fconn *prev, *next; /* lp->fcs, or lp's dead list */
-	/* tunnel */
-	struct {
-		unsigned kind; /* LOOP_KIND_TUNNEL */
-		struct fconn *c;
-	} tend;
-	int tfd;
-	uint32_t tevents;      /* registered for tfd, or TEVENTS_OUT_OF_SET */
-	bool t_gone;           /* libmicrohttpd's side hung up or ended */
-	struct relay up, down; /* client to libmicrohttpd, and back */
-};
-
 static _Thread_local struct fconn *dead_list;
-
-static uint64_t
-now_us(void)
-{
-	return now_mono_us();
-}
 
 static void
 fc_unlink(struct fconn *c)
@@ -131,8 +60,8 @@ fc_unlink(struct fconn *c)
 	lp->nfcs--;
 }
 
-static void
-fc_set_events(struct fconn *c, uint32_t ev)
+void
+fast_conn_events(struct fconn *c, uint32_t ev)
 {
 	struct epoll_event e = { .events = ev, .data.ptr = c };
 
@@ -189,8 +118,8 @@ fc_req_end(struct fconn *c)
 	gw_req_free(q);
 }
 
-static void
-fc_close(struct fconn *c)
+void
+fast_conn_close(struct fconn *c)
 {
 	if (c->state == FC_DEAD)
 		return;
@@ -238,138 +167,6 @@ fc_room(struct fconn *c, size_t n)
 	c->in = nb;
 	c->in_cap = cap;
 	return 0;
-}
-
-/* ---- the tunnel to libmicrohttpd ---- */
-
-/* Move bytes from one socket to the other through r.  0, or -1 when the
- * connection is broken.  *rd: waits for from to be readable; *wr: for to
- * to be writable. */
-static int
-relay_pump(int from, int to, struct relay *r, bool *rd, bool *wr)
-{
-	*rd = *wr = false;
-	for (;;) {
-		ssize_t k;
-
-		if (r->off < r->len) {
-			k = send(to, r->buf + r->off, r->len - r->off, MSG_NOSIGNAL);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0 && errno == EAGAIN) {
-				*wr = true;
-				return 0;
-			}
-			if (k < 0)
-				return -1;
-			r->off += (size_t)k;
-			continue;
-		}
-		r->off = r->len = 0;
-		if (r->eof)
-			return 0;
-		k = recv(from, r->buf, r->cap, 0);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && errno == EAGAIN) {
-			*rd = true;
-			return 0;
-		}
-		if (k < 0 && errno != ECONNRESET)
-			return -1;
-		if (k <= 0) {
-			r->eof = true;
-			(void)shutdown(to, SHUT_WR);
-			return 0;
-		}
-		r->len = (size_t)k;
-	}
-}
-
-/* Relay what can move now; events: what epoll said of the client's side
- * (client) or of libmicrohttpd's (!client). */
-static void
-tunnel_pump(struct fconn *c, uint32_t events, bool client)
-{
-	bool urd = false, uwr = false, drd, dwr;
-	uint32_t tev;
-
-	if (client && (events & (EPOLLHUP | EPOLLERR))) {
-		fc_close(c); /* reset, or gone both ways */
-		return;
-	}
-	if (!client && (events & (EPOLLHUP | EPOLLERR)))
-		c->t_gone = true; /* what it said is still read below */
-	if ((!c->t_gone && relay_pump(c->fd, c->tfd, &c->up, &urd, &uwr) < 0) ||
-	    relay_pump(c->tfd, c->fd, &c->down, &drd, &dwr) < 0) {
-		fc_close(c);
-		return;
-	}
-	if (c->down.eof)
-		c->t_gone = true;
-	/* libmicrohttpd closed, and all it said is out (or cannot be). */
-	if (c->t_gone && (c->down.eof || drd) && c->down.off == c->down.len) {
-		fc_close(c);
-		return;
-	}
-	fc_set_events(c, (!c->t_gone && urd ? EPOLLIN : 0u) | (dwr ? EPOLLOUT : 0u));
-	/* Its side leaves the set once gone: a hung-up socket would wake
-	 * the loop until the client has read the rest. */
-	tev = c->t_gone ? 0u : (drd ? EPOLLIN : 0u) | (uwr ? EPOLLOUT : 0u);
-	if (c->t_gone && c->tevents != TEVENTS_OUT_OF_SET) {
-		(void)epoll_ctl(c->lp->epfd, EPOLL_CTL_DEL, c->tfd, NULL);
-		c->tevents = TEVENTS_OUT_OF_SET;
-	} else if (!c->t_gone && tev != c->tevents) {
-		struct epoll_event e = { .events = tev, .data.ptr = &c->tend };
-
-		c->tevents = tev;
-		if (epoll_ctl(c->lp->epfd, EPOLL_CTL_MOD, c->tfd, &e) < 0) {
-			fc_close(c);
-			return;
-		}
-	}
-	c->last_us = now_us();
-}
-
-/* From now on libmicrohttpd serves this connection: what is unanswered
- * in c->in (the declined request and anything after it) goes first. */
-static void
-fc_tunnel(struct fconn *c)
-{
-	struct gw_loop *lp = c->lp;
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &c->tend };
-	int sp[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0) {
-		log_warn("fast: socketpair: %s", strerror(errno));
-		fc_close(c);
-		return;
-	}
-	if (MHD_add_connection(lp->mhd, sp[1], (const struct sockaddr *)&c->addr, c->addrlen) !=
-	    MHD_YES) {
-		/* MHD closed sp[1]. */
-		log_warn("fast: libmicrohttpd did not take a connection: %s", strerror(errno));
-		close(sp[0]);
-		fc_close(c);
-		return;
-	}
-	c->tfd = sp[0];
-	c->tend.kind = LOOP_KIND_TUNNEL;
-	c->tend.c = c;
-	c->tevents = EPOLLIN;
-	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, c->tfd, &e) < 0) {
-		fc_close(c);
-		return;
-	}
-	c->state = FC_TUNNEL;
-	metrics_fast(lp->gw, METRICS_FAST_TUNNELED);
-	c->up = (struct relay){ .buf = c->in, .len = c->in_len, .cap = c->in_cap };
-	c->down = (struct relay){ .buf = malloc(RELAY_BUF), .cap = RELAY_BUF };
-	if (!c->down.buf) {
-		fc_close(c);
-		return;
-	}
-	tunnel_pump(c, 0, true);
 }
 
 /* ---- answers ---- */
@@ -484,12 +281,12 @@ fc_flush(struct fconn *c)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno == EAGAIN) {
-			fc_set_events(c, c->events | EPOLLOUT);
+			fast_conn_events(c, c->events | EPOLLOUT);
 			return 0;
 		}
 		if (w < 0)
 			return -1;
-		c->last_us = now_us();
+		c->last_us = now_mono_us();
 		if (c->out_off < c->out_len) {
 			size_t k = MIN((size_t)w, c->out_len - c->out_off);
 
@@ -499,7 +296,7 @@ fc_flush(struct fconn *c)
 		c->body_off += (size_t)w;
 	}
 	if (c->events & EPOLLOUT)
-		fc_set_events(c, c->events & ~(uint32_t)EPOLLOUT);
+		fast_conn_events(c, c->events & ~(uint32_t)EPOLLOUT);
 	return 1;
 }
 
@@ -549,7 +346,7 @@ fc_answered(struct fconn *c)
 	fc_req_end(c);
 	fc_answer_free(c);
 	if (c->close_after) {
-		fc_close(c);
+		fast_conn_close(c);
 		return false;
 	}
 	memmove(c->in, c->in + c->req_len, c->in_len - c->req_len);
@@ -557,7 +354,7 @@ fc_answered(struct fconn *c)
 	c->req_len = 0;
 	c->state = FC_READ;
 	if (!c->rd_closed)
-		fc_set_events(c, EPOLLIN | EPOLLRDHUP);
+		fast_conn_events(c, EPOLLIN | EPOLLRDHUP);
 	return true;
 }
 
@@ -574,7 +371,7 @@ fc_request(struct fconn *c)
 	enum MHD_Result r;
 
 	if (!q) {
-		fc_close(c);
+		fast_conn_close(c);
 		return;
 	}
 	q->gw = g;
@@ -599,20 +396,20 @@ fc_request(struct fconn *c)
 	if (c->state != FC_BUSY)
 		return; /* answered (an error) */
 	if (r != MHD_YES) {
-		fc_close(c);
+		fast_conn_close(c);
 		return;
 	}
 	if (q->route.kind != ROUTE_INVOKE || !q->hx.on) {
 		/* libmicrohttpd's to serve (runtime exec) */
 		fc_req_end(c);
 		c->state = FC_READ;
-		fc_tunnel(c);
+		fast_tunnel_open(c);
 		return;
 	}
 	if (c->h.content_length) {
 		q->body = malloc(c->h.content_length + 1);
 		if (!q->body) {
-			fc_close(c);
+			fast_conn_close(c);
 			return;
 		}
 		memcpy(q->body, c->in + c->h.head_len, c->h.content_length);
@@ -622,7 +419,7 @@ fc_request(struct fconn *c)
 	}
 	r = invoke_dispatch(q, q->method);
 	if (r != MHD_YES && c->state == FC_BUSY)
-		fc_close(c);
+		fast_conn_close(c);
 }
 
 /* A whole request in c->in?  Start it (true), or wait for bytes, or hand
@@ -637,15 +434,15 @@ fc_next(struct fconn *c)
 
 	if (!c->in_len) {
 		if (c->rd_closed)
-			fc_close(c);
+			fast_conn_close(c);
 		return false;
 	}
 	end = memmem(c->in, MIN(c->in_len, (size_t)FAST_HEAD_MAX), "\r\n\r\n", 4);
 	if (!end) {
 		if (c->in_len >= FAST_HEAD_MAX)
-			fc_tunnel(c);
+			fast_tunnel_open(c);
 		else if (c->rd_closed)
-			fc_close(c);
+			fast_conn_close(c);
 		return false;
 	}
 	hl = (size_t)(end - c->in) + 4;
@@ -653,7 +450,7 @@ fc_next(struct fconn *c)
 		char *nb = realloc(c->hb, hl + 1);
 
 		if (!nb) {
-			fc_close(c);
+			fast_conn_close(c);
 			return false;
 		}
 		c->hb = nb;
@@ -664,15 +461,15 @@ fc_next(struct fconn *c)
 	r = fast_head_parse(c->hb, hl, &c->h);
 	if (r != FAST_HEAD_OK || c->h.content_length > FAST_BODY_MAX ||
 	    c->h.content_length > atomic_load(&g->max_body)) {
-		fc_tunnel(c);
+		fast_tunnel_open(c);
 		return false;
 	}
 	c->req_len = hl + c->h.content_length;
 	if (c->in_len < c->req_len) {
 		if (c->rd_closed)
-			fc_close(c); /* it will not come */
+			fast_conn_close(c); /* it will not come */
 		else if (fc_room(c, c->req_len - c->in_len) < 0)
-			fc_tunnel(c);
+			fast_tunnel_open(c);
 		return false;
 	}
 	fc_request(c);
@@ -694,14 +491,14 @@ fc_progress(struct fconn *c)
 		case FC_WRITE:
 			r = fc_flush(c);
 			if (r < 0)
-				fc_close(c);
+				fast_conn_close(c);
 			if (r <= 0 || !fc_answered(c))
 				return;
 			continue;
 		case FC_STREAM:
 			r = fc_flush(c);
 			if (r < 0)
-				fc_close(c);
+				fast_conn_close(c);
 			if (r <= 0)
 				return;
 			if (c->sdone) {
@@ -711,7 +508,7 @@ fc_progress(struct fconn *c)
 			}
 			r = stream_fill(c);
 			if (r < 0)
-				fc_close(c);
+				fast_conn_close(c);
 			if (r <= 0)
 				return;
 			continue;
@@ -729,25 +526,25 @@ fc_read(struct fconn *c, uint32_t events)
 
 	if (events & (EPOLLHUP | EPOLLERR)) {
 		/* Reset, or gone both ways: nobody to answer. */
-		fc_close(c);
+		fast_conn_close(c);
 		return;
 	}
 	if (c->rd_closed)
 		return;
 	if (fc_room(c, FAST_IN_MIN) < 0) {
 		if (c->state == FC_READ) {
-			fc_tunnel(c);
+			fast_tunnel_open(c);
 			return;
 		}
 		/* Busy and the client keeps sending: read on after the answer. */
-		fc_set_events(c, c->events & EPOLLOUT);
+		fast_conn_events(c, c->events & EPOLLOUT);
 		return;
 	}
 	k = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
 	if (k < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (k < 0) {
-		fc_close(c);
+		fast_conn_close(c);
 		return;
 	}
 	if (k == 0) {
@@ -755,11 +552,11 @@ fc_read(struct fconn *c, uint32_t events)
 		 * (as libmicrohttpd does), then the connection closes. */
 		c->rd_closed = true;
 		c->close_after = true;
-		fc_set_events(c, c->events & EPOLLOUT);
+		fast_conn_events(c, c->events & EPOLLOUT);
 		return;
 	}
 	c->in_len += (size_t)k;
-	c->last_us = now_us();
+	c->last_us = now_mono_us();
 }
 
 /* A new connection's first bytes: ours, or libmicrohttpd's. */
@@ -773,7 +570,7 @@ fc_first(struct fconn *c)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		fc_close(c);
+		fast_conn_close(c);
 		return;
 	}
 	if (fast_head_start(pk, (size_t)n)) {
@@ -784,7 +581,7 @@ fc_first(struct fconn *c)
 	metrics_fast(lp->gw, METRICS_FAST_HANDED_OVER);
 	(void)MHD_add_connection(lp->mhd, c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
 	c->fd = -1; /* libmicrohttpd's (closed by it even on failure) */
-	fc_close(c);
+	fast_conn_close(c);
 }
 
 void
@@ -797,7 +594,7 @@ fast_event(struct gw_loop *lp, void *ptr, uint32_t events)
 	if (kind == LOOP_KIND_TUNNEL) {
 		c = ((struct fconn *)((char *)ptr - offsetof(struct fconn, tend)));
 		if (c->state == FC_TUNNEL)
-			tunnel_pump(c, events, false);
+			fast_tunnel_pump(c, events, false);
 		return;
 	}
 	c = ptr;
@@ -805,7 +602,7 @@ fast_event(struct gw_loop *lp, void *ptr, uint32_t events)
 	case FC_DEAD:
 		return;
 	case FC_TUNNEL:
-		tunnel_pump(c, events, true);
+		fast_tunnel_pump(c, events, true);
 		return;
 	case FC_NEW:
 		fc_first(c);
@@ -862,7 +659,7 @@ fast_accept(struct gw_loop *lp)
 		c->events = e.events;
 		c->addr = a;
 		c->addrlen = al;
-		c->last_us = now_us();
+		c->last_us = now_mono_us();
 		e.data.ptr = c;
 		if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
 			close(fd);
@@ -916,7 +713,7 @@ run_ready(struct gw_loop *lp)
 		c = q->fc;
 		if (c->state == FC_BUSY && c->q == q && invoke_respond(q) != MHD_YES &&
 		    c->state == FC_BUSY) {
-			fc_close(c);
+			fast_conn_close(c);
 			continue;
 		}
 		if (c->state == FC_WRITE || c->state == FC_STREAM)
@@ -940,12 +737,12 @@ fast_run(struct gw_loop *lp)
 		for (struct fconn *c = lp->fcs, *n; c; c = n) {
 			n = c->next;
 			if (c->state == FC_NEW || (c->state == FC_READ && !c->in_len))
-				fc_close(c);
+				fast_conn_close(c);
 			else
 				c->close_after = true;
 		}
 	}
-	now = now_us();
+	now = now_mono_us();
 	if (now >= lp->next_sweep_us) {
 		lp->next_sweep_us = now + 1000000;
 		for (struct fconn *c = lp->fcs, *n; c; c = n) {
@@ -954,7 +751,7 @@ fast_run(struct gw_loop *lp)
 			if ((c->state == FC_NEW || c->state == FC_READ || c->state == FC_WRITE ||
 			     (c->state == FC_STREAM && (c->events & EPOLLOUT))) &&
 			    now - c->last_us > FAST_IDLE_US)
-				fc_close(c);
+				fast_conn_close(c);
 		}
 	}
 	while (dead_list) {
