@@ -27,7 +27,8 @@ LIBS_CLI = $(shell pkg-config --libs $(PKGS_CLI))
 CFLAGS_PKGS = $(shell pkg-config --cflags $(PKGS_D) libcurl)
 
 COMMON_SRC  = common/util.c common/log.c common/msg.c common/names.c common/timeparse.c \
-	common/errmap.c common/fnconfig.c common/config.c common/strategy.c common/schedule.c
+	common/errmap.c common/fnconfig.c common/config.c common/strategy.c common/schedule.c \
+	common/buf.c
 STORE_SRC   = store/store.c store/alias.c store/deploy.c store/records.c store/async.c $(O)/schema_sql.c
 GATEWAY_SRC = gateway/gateway.c gateway/api.c gateway/auth.c gateway/code.c \
 	gateway/unpack.c gateway/invoke.c gateway/route.c gateway/cgi.c gateway/respond.c \
@@ -39,11 +40,11 @@ SANDBOX_SRC = worker/sandbox/sb_spawn.c worker/sandbox/sb_mount.c worker/sandbox
 	worker/sandbox/sb_cgroup.c worker/sandbox/sb_priv.c worker/sandbox/sb_listen.c
 WORKER_SRC  = worker/worker.c worker/pool.c $(SANDBOX_SRC)
 DAEMON_SRC  = daemon/main.c daemon/sdnotify.c daemon/privdrop.c
-CLI_SRC     = cli/faasctl.c cli/http.c cli/buf.c cli/pack.c cli/cmd_admin.c cli/cmd_fn.c \
+CLI_SRC     = cli/faasctl.c cli/http.c cli/pack.c cli/cmd_admin.c cli/cmd_fn.c \
 	cli/cmd_deploy.c cli/cmd_logs.c
 
 FAASD_SRC = $(DAEMON_SRC) $(GATEWAY_SRC) $(WORKER_SRC) $(STORE_SRC) $(COMMON_SRC)
-CLI_ALL   = $(CLI_SRC) common/util.c common/names.c common/fnconfig.c common/strategy.c common/schedule.c
+CLI_ALL   = $(CLI_SRC) common/util.c common/buf.c common/names.c common/fnconfig.c common/strategy.c common/schedule.c
 
 UNIT_TESTS = test_util test_msg test_names test_fnconfig test_config test_sandbox \
 	test_store test_route test_cgi test_code test_auth test_pack test_rcache test_hproxy test_strategy test_deploy_store test_records test_async_store test_schedule test_fasthead
@@ -79,7 +80,7 @@ $(O)/faasctl: $(call obj,$(CLI_ALL))
 
 # Unit tests: each links the module under test plus common/ and store/.
 LIB_OBJS = $(call obj,$(COMMON_SRC) $(STORE_SRC) gateway/route.c gateway/cgi.c gateway/rcache.c gateway/hproxy.c gateway/fasthead.c \
-	gateway/unpack.c gateway/auth.c cli/pack.c cli/buf.c $(SANDBOX_SRC))
+	gateway/unpack.c gateway/auth.c cli/pack.c $(SANDBOX_SRC))
 $(O)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_PKGS) -o $@ $< $(LIB_OBJS) $(LIBS_D) $(LIBS_CLI)

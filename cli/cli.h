@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 #define EXIT_SERVER 1
 #define EXIT_USAGE  2
 
@@ -25,14 +27,6 @@ struct cli {
 	bool json;
 	bool tty;
 };
-
-struct buf {
-	char *data;
-	size_t len, cap;
-};
-
-int buf_append(struct buf *b, const void *data, size_t n);
-void buf_free(struct buf *b);
 
 struct http_resp {
 	long status;

@@ -81,7 +81,7 @@ fc_answer_free(struct fconn *c)
 	c->body = NULL;
 	c->body_free = NULL;
 	c->body_len = c->body_off = 0;
-	c->out_len = c->out_off = 0;
+	c->out.len = c->out_off = 0;
 	c->chunked = c->sdone = false;
 	c->spos = 0;
 }
@@ -141,7 +141,7 @@ fc_free(struct fconn *c)
 {
 	free(c->in);
 	free(c->hb);
-	free(c->out);
+	buf_free(&c->out);
 	if (c->down.buf != c->in)
 		free(c->down.buf);
 	if (c->up.buf != c->in)
@@ -171,26 +171,6 @@ fc_room(struct fconn *c, size_t n)
 
 /* ---- answers ---- */
 
-static void
-out_add(struct fconn *c, const char *s, size_t n, bool *err)
-{
-	if (*err)
-		return;
-	if (c->out_len + n > c->out_cap) {
-		size_t cap = MAX(c->out_cap * 2, c->out_len + n + 512);
-		char *nb = realloc(c->out, cap);
-
-		if (!nb) {
-			*err = true;
-			return;
-		}
-		c->out = nb;
-		c->out_cap = cap;
-	}
-	memcpy(c->out + c->out_len, s, n);
-	c->out_len += n;
-}
-
 static const char *
 date_line(struct gw_loop *lp)
 {
@@ -212,38 +192,37 @@ fast_queue(struct req *q, unsigned status, struct gw_ans *a)
 {
 	struct fconn *c = q->fc;
 	struct gw *g = q->gw;
-	const char *reason = MHD_get_reason_phrase_for(status), *date;
+	const char *reason = MHD_get_reason_phrase_for(status);
+	struct buf *o = &c->out;
 	char line[64], num[24];
-	bool err = a->err;
 
 	if (c->q != q || c->state != FC_BUSY) {
 		/* Answered twice: keep the first. */
 		if (a->body_free)
 			a->body_free(a->body_cls);
-		free(a->hdr);
+		buf_free(&a->hdr);
 		return MHD_NO;
 	}
 	c->close_after = c->close_after || c->h.close || atomic_load(&g->draining);
-	c->out_len = c->out_off = 0;
+	o->len = c->out_off = 0;
+	o->err = a->hdr.err;
 	(void)str_printf(line, sizeof(line), "HTTP/1.1 %u %s\r\n", status,
 			 reason && *reason ? reason : "Unknown");
-	out_add(c, line, strlen(line), &err);
-	out_add(c, a->hdr, a->hdr_len, &err);
-	free(a->hdr);
-	a->hdr = NULL;
+	buf_str(o, line);
+	buf_append(o, a->hdr.data, a->hdr.len);
+	buf_free(&a->hdr);
 	c->chunked = a->stream && a->body_len == MHD_SIZE_UNKNOWN;
 	if (c->chunked)
-		out_add(c, "Transfer-Encoding: chunked\r\n", 28, &err);
+		buf_str(o, "Transfer-Encoding: chunked\r\n");
 	else {
-		out_add(c, "Content-Length: ", 16, &err);
-		out_add(c, num, str_u64(num, a->body_len, 0), &err);
-		out_add(c, "\r\n", 2, &err);
+		buf_str(o, "Content-Length: ");
+		buf_append(o, num, str_u64(num, a->body_len, 0));
+		buf_str(o, "\r\n");
 	}
-	date = date_line(c->lp);
-	out_add(c, date, strlen(date), &err);
+	buf_str(o, date_line(c->lp));
 	if (c->close_after)
-		out_add(c, "Connection: close\r\n", 19, &err);
-	out_add(c, "\r\n", 2, &err);
+		buf_str(o, "Connection: close\r\n");
+	buf_str(o, "\r\n");
 	c->status = status;
 	if (!a->stream) {
 		c->body = a->body;
@@ -252,7 +231,7 @@ fast_queue(struct req *q, unsigned status, struct gw_ans *a)
 		c->body_cls = a->body_cls;
 	}
 	c->state = a->stream ? FC_STREAM : FC_WRITE;
-	if (err) {
+	if (o->err) {
 		/* No memory for the head: the client sees the connection close. */
 		c->close_after = true;
 		fc_answer_free(c);
@@ -266,14 +245,14 @@ fast_queue(struct req *q, unsigned status, struct gw_ans *a)
 static int
 fc_flush(struct fconn *c)
 {
-	while (c->out_off < c->out_len || c->body_off < c->body_len) {
+	while (c->out_off < c->out.len || c->body_off < c->body_len) {
 		struct iovec iov[2];
 		struct msghdr mh = { .msg_iov = iov };
 		ssize_t w;
 
-		if (c->out_off < c->out_len)
+		if (c->out_off < c->out.len)
 			iov[mh.msg_iovlen++] =
-				(struct iovec){ c->out + c->out_off, c->out_len - c->out_off };
+				(struct iovec){ c->out.data + c->out_off, c->out.len - c->out_off };
 		if (c->body_off < c->body_len)
 			iov[mh.msg_iovlen++] =
 				(struct iovec){ c->body + c->body_off, c->body_len - c->body_off };
@@ -287,8 +266,8 @@ fc_flush(struct fconn *c)
 		if (w < 0)
 			return -1;
 		c->last_us = now_mono_us();
-		if (c->out_off < c->out_len) {
-			size_t k = MIN((size_t)w, c->out_len - c->out_off);
+		if (c->out_off < c->out.len) {
+			size_t k = MIN((size_t)w, c->out.len - c->out_off);
 
 			c->out_off += k;
 			w -= (ssize_t)k;
@@ -305,34 +284,35 @@ fc_flush(struct fconn *c)
 static int
 stream_fill(struct fconn *c)
 {
+	struct buf *o = &c->out;
 	const char *p;
 	size_t n;
-	bool err = false;
 	int r;
 
 	if (c->sdone)
 		return 1;
 	pthread_mutex_lock(&c->lp->gw->lock);
 	r = hot_stream_peek(c->q, c->spos, &p, &n);
-	c->out_len = c->out_off = 0;
+	o->len = c->out_off = 0;
+	o->err = false;
 	if (r >= 0 && n) {
 		n = MIN(n, (size_t)STREAM_PIECE);
 		if (c->chunked) {
 			char h[24];
 			int k = snprintf(h, sizeof(h), "%zx\r\n", n);
 
-			out_add(c, h, (size_t)k, &err);
+			buf_append(o, h, (size_t)k);
 		}
-		out_add(c, p, n, &err);
+		buf_append(o, p, n);
 		if (c->chunked)
-			out_add(c, "\r\n", 2, &err);
+			buf_str(o, "\r\n");
 		c->spos += n;
-		r = err ? -1 : 1;
+		r = o->err ? -1 : 1;
 	} else if (r == 1) {
 		if (c->chunked)
-			out_add(c, "0\r\n\r\n", 5, &err);
+			buf_str(o, "0\r\n\r\n");
 		c->sdone = true;
-		r = err ? -1 : 1;
+		r = o->err ? -1 : 1;
 	}
 	pthread_mutex_unlock(&c->lp->gw->lock);
 	return r;

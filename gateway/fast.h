@@ -54,8 +54,8 @@ struct fconn {
 	bool rd_closed; /* the client shut its sending side */
 	/* the answer */
 	unsigned status;
-	char *out;
-	size_t out_len, out_off, out_cap;
+	struct buf out; /* status line and fields, or a streamed piece */
+	size_t out_off;
 	char *body;
 	size_t body_len, body_off;
 	void (*body_free)(void *);

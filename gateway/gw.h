@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "config.h"
 #include "gateway.h"
 #include "msg.h"
@@ -458,9 +459,7 @@ struct req {
 struct gw_ans {
 	struct req *q;
 	struct MHD_Response *mhd; /* NULL on a fast connection */
-	char *hdr;                /* fast: "Name: value\r\n" lines */
-	size_t hdr_len, hdr_cap;
-	bool err;
+	struct buf hdr;           /* fast: "Name: value\r\n" lines */
 	bool stream;
 	void *body;
 	uint64_t body_len;

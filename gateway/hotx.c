@@ -444,39 +444,6 @@ hot_conn_event(struct gw *g, struct hconn *c, uint32_t events, unsigned loop)
 
 /* ---- the request ---- */
 
-struct sb {
-	char *p;
-	size_t len, cap;
-	bool err;
-};
-
-static void
-sb_add(struct sb *b, const char *s, size_t n)
-{
-	if (b->err)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = MAX(b->cap * 2, b->len + n + 1024);
-		char *np = realloc(b->p, cap);
-
-		if (!np) {
-			b->err = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-static void
-sb_str(struct sb *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
 static bool
 request_header_passes(const char *name, bool token_used)
 {
@@ -499,15 +466,15 @@ static enum MHD_Result
 header_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct req *q = cls;
-	struct sb *b = q->scratch;
+	struct buf *b = q->scratch;
 
 	(void)kind;
 	if (!value || !request_header_passes(key, q->token_used))
 		return MHD_YES;
-	sb_str(b, key);
-	sb_add(b, ": ", 2);
-	sb_str(b, value);
-	sb_add(b, "\r\n", 2);
+	buf_str(b, key);
+	buf_append(b, ": ", 2);
+	buf_str(b, value);
+	buf_append(b, "\r\n", 2);
 	return MHD_YES;
 }
 
@@ -529,53 +496,53 @@ raw_target(struct req *q)
 int
 hot_build_head(struct req *q)
 {
-	struct sb b = { 0 };
+	struct buf b = { 0 };
 	const char *t = raw_target(q);
 	char num[24], addr[INET6_ADDRSTRLEN];
 
-	sb_str(&b, q->method);
-	sb_add(&b, " ", 1);
+	buf_str(&b, q->method);
+	buf_append(&b, " ", 1);
 	if (!t) {
 		/* Fall back to the decoded path and the query as received. */
 		const char *qs = q->uri ? strchr(q->uri, '?') : NULL;
 
-		sb_str(&b, *q->route.rest ? q->route.rest : "/");
+		buf_str(&b, *q->route.rest ? q->route.rest : "/");
 		if (qs)
-			sb_str(&b, qs);
+			buf_str(&b, qs);
 	} else if (*t != '/') {
-		sb_add(&b, "/", 1);
-		sb_str(&b, t);
+		buf_append(&b, "/", 1);
+		buf_str(&b, t);
 	} else
-		sb_str(&b, t);
-	sb_str(&b, " HTTP/1.1\r\n");
+		buf_str(&b, t);
+	buf_str(&b, " HTTP/1.1\r\n");
 	q->scratch = &b;
 	gw_headers_each(q, header_cb, q);
 	q->scratch = NULL;
-	sb_str(&b, "Content-Length: ");
-	sb_add(&b, num, str_u64(num, q->body_len, 0));
-	sb_str(&b, "\r\nX-Faas-Invocation-Id: ");
-	sb_str(&b, q->invocation_id);
-	sb_str(&b, "\r\nX-Faas-Function: ");
-	sb_str(&b, q->route.tenant);
-	sb_add(&b, "/", 1);
-	sb_str(&b, q->route.function);
-	sb_str(&b, "\r\nX-Faas-Version: ");
-	sb_add(&b, num, str_u64(num, (uint64_t)q->sr.version, 0));
-	sb_add(&b, "\r\n", 2);
+	buf_str(&b, "Content-Length: ");
+	buf_append(&b, num, str_u64(num, q->body_len, 0));
+	buf_str(&b, "\r\nX-Faas-Invocation-Id: ");
+	buf_str(&b, q->invocation_id);
+	buf_str(&b, "\r\nX-Faas-Function: ");
+	buf_str(&b, q->route.tenant);
+	buf_append(&b, "/", 1);
+	buf_str(&b, q->route.function);
+	buf_str(&b, "\r\nX-Faas-Version: ");
+	buf_append(&b, num, str_u64(num, (uint64_t)q->sr.version, 0));
+	buf_append(&b, "\r\n", 2);
 	invoke_client_addr(q, addr);
 	if (*addr) {
-		sb_str(&b, "X-Forwarded-For: ");
-		sb_str(&b, addr);
-		sb_str(&b, "\r\n");
+		buf_str(&b, "X-Forwarded-For: ");
+		buf_str(&b, addr);
+		buf_str(&b, "\r\n");
 	}
-	sb_str(&b, "X-Faas-Deadline-Ms: ");
+	buf_str(&b, "X-Faas-Deadline-Ms: ");
 	q->hx.deadline_off = (int64_t)b.len;
-	sb_str(&b, "0000000000000\r\n\r\n");
+	buf_str(&b, "0000000000000\r\n\r\n");
 	if (b.err) {
-		free(b.p);
+		buf_free(&b);
 		return -ENOMEM;
 	}
-	q->hx.out = b.p;
+	q->hx.out = b.data;
 	q->hx.out_len = b.len;
 	return 0;
 }

@@ -47,32 +47,16 @@ gw_ans_stream(struct gw_ans *a, struct req *q, uint64_t size, MHD_ContentReaderC
 void
 gw_ans_header(struct gw_ans *a, const char *name, const char *value)
 {
-	size_t nl, vl;
-
 	if (a->mhd) {
 		MHD_add_response_header(a->mhd, name, value);
 		return;
 	}
-	nl = strlen(name);
-	vl = strlen(value);
-	if (a->err || strpbrk(value, "\r\n"))
-		return;
-	if (a->hdr_len + nl + vl + 4 > a->hdr_cap) {
-		size_t cap = MAX(a->hdr_cap * 2, a->hdr_len + nl + vl + 256);
-		char *nb = realloc(a->hdr, cap);
-
-		if (!nb) {
-			a->err = true;
-			return;
-		}
-		a->hdr = nb;
-		a->hdr_cap = cap;
-	}
-	memcpy(a->hdr + a->hdr_len, name, nl);
-	memcpy(a->hdr + a->hdr_len + nl, ": ", 2);
-	memcpy(a->hdr + a->hdr_len + nl + 2, value, vl);
-	memcpy(a->hdr + a->hdr_len + nl + 2 + vl, "\r\n", 2);
-	a->hdr_len += nl + vl + 4;
+	if (strpbrk(value, "\r\n"))
+		return; /* as MHD_add_response_header refuses it */
+	buf_str(&a->hdr, name);
+	buf_append(&a->hdr, ": ", 2);
+	buf_str(&a->hdr, value);
+	buf_append(&a->hdr, "\r\n", 2);
 }
 
 enum MHD_Result
