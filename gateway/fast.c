@@ -153,14 +153,15 @@ fc_free(struct fconn *c)
 static int
 fc_room(struct fconn *c, size_t n)
 {
+	const size_t limit = FAST_HEAD_MAX + FAST_BODY_MAX + FAST_IN_MIN;
 	size_t cap;
 	char *nb;
 
 	if (c->in_cap - c->in_len >= n)
 		return 0;
-	cap = MAX(c->in_cap * 2, c->in_len + MAX(n, (size_t)FAST_IN_MIN));
-	if (cap > FAST_HEAD_MAX + FAST_BODY_MAX + FAST_IN_MIN)
+	if (c->in_len + n > limit)
 		return -E2BIG;
+	cap = MIN(MAX(c->in_cap * 2, c->in_len + MAX(n, (size_t)FAST_IN_MIN)), limit);
 	nb = realloc(c->in, cap);
 	if (!nb)
 		return -ENOMEM;
@@ -371,7 +372,6 @@ fc_request(struct fconn *c)
 	qs = strchr(c->h.target, '?');
 	if (qs)
 		*qs = 0;
-	q->route_done = true;
 	r = gw_request_begin(q, c->h.target, q->method);
 	if (c->state != FC_BUSY)
 		return; /* answered (an error) */
