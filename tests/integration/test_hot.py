@@ -615,3 +615,88 @@ def test_lambda_console_defaults(faasd):
     for fn in ("py", "node"):
         s, h, body = get(faasd, "console", fn, tok)
         assert s == 200 and json.loads(body) == "Hello from Lambda!", (fn, body)
+
+
+# A slow handler that holds many requests at once: asyncio on $FAAS_LISTEN,
+# each answer after SLOW_S seconds.
+SLOW_SRV = r'''#!/usr/bin/python3
+import asyncio, os
+
+async def serve(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            n = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    n = int(line.split(b":")[1])
+            if n:
+                await reader.readexactly(n)
+            await asyncio.sleep(float(os.environ["SLOW_S"]))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+async def main():
+    srv = await asyncio.start_unix_server(serve, os.environ["FAAS_LISTEN"], backlog=4096)
+    async with srv:
+        await srv.serve_forever()
+
+asyncio.run(main())
+'''
+
+
+def test_thousands_of_concurrent_slow_invocations(faasd):
+    """Issue 4: one gateway holds thousands of slow invocations at once and
+    keeps serving everything else meanwhile (2,000 clients, a handler that
+    answers each after 3 s)."""
+    import resource
+    import selectors
+
+    n, slow = 2000, 3.0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < n + 256:
+        import pytest
+        pytest.skip("needs %d file descriptors" % (n + 256))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n + 256), hard))
+    tok = faasd.tenant("hotmany")
+    faasd.deploy("hotmany", tok, "slow", {"srv.py": (SLOW_SRV, 0o755)}, runtime="http",
+                 handler="srv.py", max_instances=3, min_instances=3,
+                 concurrency_per_instance=700, timeout_s=60, env={"SLOW_S": str(slow)})
+    s, h, body = get(faasd, "hotmany", "slow", tok)
+    assert s == 200 and body == b"slow"
+    raw = ("GET /fn/hotmany/slow HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n\r\n"
+           % tok).encode()
+    sel = selectors.DefaultSelector()
+    socks = []
+    t0 = time.time()
+    for _ in range(n):
+        c = socket.create_connection(("127.0.0.1", faasd.port))
+        c.sendall(raw)
+        c.setblocking(False)
+        sel.register(c, selectors.EVENT_READ, bytearray())
+        socks.append(c)
+    # Meanwhile the gateway answers other requests at once.
+    t1 = time.time()
+    assert faasd.call("GET", "/healthz")[0] == 200
+    assert faasd.call("GET", "/v1/whoami", tok)[0] == 200
+    assert time.time() - t1 < 1.0, "the HTTP server must not wait for the slow invocations"
+    done = 0
+    while done < n and time.time() - t0 < 60:
+        for key, _ in sel.select(timeout=1):
+            d = key.fileobj.recv(65536)
+            key.data.extend(d)
+            if not d or key.data.endswith(b"slow"):
+                assert key.data.startswith(b"HTTP/1.1 200 "), bytes(key.data[:300])
+                sel.unregister(key.fileobj)
+                done += 1
+    took = time.time() - t0
+    answers = [sel.get_key(c).data if c in sel.get_map() else None for c in socks]
+    bad = [a for a in answers if a is not None]
+    for c in socks:
+        c.close()
+    assert done == n, "%d of %d answered in %.1f s" % (done, n, took)
+    assert not bad
+    # 2,000 at 3 s each, 2,100 at a time: about one round, never a queue.
+    assert took < 3 * slow + 10, took
