@@ -109,6 +109,7 @@ int cmd_abort(struct cli *c, int argc, char **argv);
 int cmd_rollback(struct cli *c, int argc, char **argv);
 int cmd_logs(struct cli *c, int argc, char **argv);
 int cmd_invocations(struct cli *c, int argc, char **argv);
+int cmd_async(struct cli *c, int argc, char **argv);
 
 /* cmd_deploy.c: start a deployment of fn's alias to version with the
  * options of "faasctl deploy" and, with wait, follow it to its end.

@@ -431,3 +431,88 @@ cmd_invocations(struct cli *c, int argc, char **argv)
 	json_decref(out);
 	return 0;
 }
+
+/* "async [--state S] [--limit N]" lists the tenant's async invocations
+ * (failed ones are the dead letter); "async redrive ID" queues a failed
+ * one again (SPEC §8). */
+int
+cmd_async(struct cli *c, int argc, char **argv)
+{
+	char query[200] = "";
+	json_t *out = NULL, *v;
+	size_t i;
+	int r;
+
+	if (argc >= 2 && arg_is_help(argv[1])) {
+		printf("Usage: faasctl async [--state S] [--limit N]\n"
+		       "       faasctl async redrive ID\n\n"
+		       "Lists the tenant's asynchronous and scheduled invocations, newest first\n"
+		       "(S: queued, running, succeeded, failed; failed ones are the dead letter),\n"
+		       "or queues a failed one again. 'faasctl invocations show ID' shows one.\n");
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "redrive") == 0) {
+		if (argc != 3) {
+			fprintf(stderr, "faasctl async redrive: needs one async invocation ID (as "
+					"'faasctl async --state failed' lists them)\n");
+			return EXIT_USAGE;
+		}
+		r = tenant_api(c, "POST", NULL, &out, "/async/%s/redrive", argv[2]);
+		if (r)
+			return r;
+		if (c->json)
+			print_json(out);
+		else
+			printf("%s queued again (state %s)\n", argv[2],
+			       json_string_value(json_object_get(out, "state")));
+		json_decref(out);
+		return 0;
+	}
+	for (int k = 1; k < argc; k++) {
+		const char *flag = argv[k], *val;
+		uint64_t n;
+
+		if (strcmp(flag, "--state") != 0 && strcmp(flag, "--limit") != 0) {
+			fprintf(stderr, "faasctl async: unknown argument '%s'\n", flag);
+			return EXIT_USAGE;
+		}
+		if (!(val = arg_value(argc, argv, &k)))
+			return EXIT_USAGE;
+		if (flag[2] == 's' &&
+		    !str_oneof(val, "queued", "running", "succeeded", "failed", NULL)) {
+			fprintf(stderr,
+				"faasctl async: --state '%s' is not one of queued, running, "
+				"succeeded, failed\n",
+				val);
+			return EXIT_USAGE;
+		}
+		if (flag[2] == 'l' && parse_u64(val, 1, 1000, &n) < 0) {
+			fprintf(stderr, "faasctl async: --limit needs a number from 1 to 1000\n");
+			return EXIT_USAGE;
+		}
+		(void)query_add(query, sizeof(query), flag + 2, val); /* both always fit */
+	}
+	r = tenant_api(c, "GET", NULL, &out, "/async%s", query);
+	if (r)
+		return r;
+	if (c->json)
+		print_json(out);
+	else {
+		printf("%-36s %-16s %-9s %-8s %-4s %-20s  %s\n", "ID", "FUNCTION", "STATE",
+		       "TRIGGER", "TRY", "QUEUED", "LAST ERROR");
+		json_array_foreach (json_object_get(out, "async_invocations"), i, v) {
+			const char *err = json_string_value(json_object_get(v, "last_error"));
+
+			printf("%-36s %-16s %-9s %-8s %lld/%-2lld %-20s  %s\n",
+			       json_string_value(json_object_get(v, "id")),
+			       json_string_value(json_object_get(v, "function")),
+			       json_string_value(json_object_get(v, "state")),
+			       json_string_value(json_object_get(v, "trigger")),
+			       (long long)json_integer_value(json_object_get(v, "attempts")),
+			       (long long)json_integer_value(json_object_get(v, "max_retries")) + 1,
+			       json_string_value(json_object_get(v, "created_at")), err ? err : "");
+		}
+	}
+	json_decref(out);
+	return 0;
+}

@@ -37,6 +37,7 @@ usage(FILE *f)
 		"  deployments FN | abort FN ID | rollback FN [ALIAS]\n"
 		"  logs FN [--follow] [--since WHEN]                    log lines of invocations\n"
 		"  invocations [FN] [--status S] [--limit N] | show ID  invocation records\n"
+		"  async [--state S] [--limit N] | redrive ID           async invocations, dead letter\n"
 		"\n"
 		"Every command takes --help.  --json prints machine-readable output.\n"
 		"FAASCTL_URL, FAASCTL_TOKEN and FAASCTL_TENANT override the saved login.\n"
@@ -194,6 +195,7 @@ static const struct {
 	{ "alias", cmd_alias, true },   { "deployments", cmd_deployments, true },
 	{ "abort", cmd_abort, true },   { "rollback", cmd_rollback, true },
 	{ "logs", cmd_logs, true },     { "invocations", cmd_invocations, true },
+	{ "async", cmd_async, true },
 };
 
 int

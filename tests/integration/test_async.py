@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from conftest import FAASD, sh
+from conftest import FAASCTL, FAASD, sh
 
 # An exec handler that answers with what it was given.
 ECHO = sh("printf 'Content-Type: application/json\\n\\n'\n"
@@ -403,4 +403,49 @@ def test_store_under_concurrent_api_and_async_load(fresh_faasd):
         t.join()
     assert count[0] > 500 and bad == [], (count[0], bad[:5])
     assert "(store:" not in d.log_text() and "cannot settle" not in d.log_text()
+    assert d.stop() == 0
+
+
+def test_faasctl_async_dead_letter(fresh_faasd, tmp_path):
+    """faasctl async lists the dead letter and re-drives from it; bad
+    flags exit 2 naming the problem, a redrive the server refuses exits 1."""
+    d = fresh_faasd(config="async_retries = 0\n").start()
+    tok = d.tenant("dlctl")
+    d.deploy("dlctl", tok, "bad", sh("exit 3\n"))
+    aid, _ = queue(d, tok, "/async/dlctl/bad", b"x")
+    wait_state(d, tok, "dlctl", aid, ("failed",))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "FAASCTL_URL": d.url, "FAASCTL_TOKEN": tok}
+
+    def ctl(*args):
+        p = subprocess.run([FAASCTL, *args], capture_output=True, text=True, env=env,
+                           timeout=60)
+        return p.returncode, p.stdout, p.stderr
+
+    rc, out, err = ctl("async", "--state", "failed")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["ID", "FUNCTION", "STATE"], out
+    assert len(lines) == 2 and lines[1].split()[:5] == [aid, "bad", "failed", "async", "1/1"], out
+    rc, out, err = ctl("--json", "async", "--state", "succeeded", "--limit", "5")
+    assert rc == 0 and json.loads(out) == {"async_invocations": []}, out
+    d.deploy("dlctl", tok, "bad", sh("echo fixed\n"))
+    rc, out, err = ctl("async", "redrive", aid)
+    assert rc == 0 and aid in out and "queued again" in out, (out, err)
+    wait_state(d, tok, "dlctl", aid, ("succeeded",))
+    rc, out, err = ctl("async")
+    assert rc == 0 and "succeeded" in out.splitlines()[1], out
+    # bad input, and a refusal from the server
+    rc, out, err = ctl("async", "redrive", aid)
+    assert rc == 1 and "has not failed" in out + err, (out, err)
+    rc, out, err = ctl("async", "redrive")
+    assert rc == 2 and "needs one async invocation ID" in err
+    rc, out, err = ctl("async", "--state", "lost")
+    assert rc == 2 and "'lost' is not one of queued" in err
+    rc, out, err = ctl("async", "--limit", "0")
+    assert rc == 2 and "--limit needs a number from 1 to 1000" in err
+    rc, out, err = ctl("async", "--colour", "red")
+    assert rc == 2 and "unknown argument '--colour'" in err
+    rc, out, err = ctl("async", "redrive", "not-an-id")
+    assert rc == 1 and "not-an-id" in out + err, (out, err)
     assert d.stop() == 0
