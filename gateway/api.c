@@ -58,12 +58,12 @@ api_body_json(struct req *q, enum MHD_Result *ret)
 	json_error_t err;
 	json_t *j;
 
-	if (!q->body_len) {
+	if (!q->body.len) {
 		*ret = gw_error(q, 400, "invalid_json",
 				"request body is empty; send a JSON object");
 		return NULL;
 	}
-	j = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &err);
+	j = json_loadb(q->body.data, q->body.len, JSON_REJECT_DUPLICATES, &err);
 	if (!j) {
 		*ret = gw_error(q, 400, "invalid_json",
 				"request body is not valid JSON: %s (line %d, column %d)", err.text,

@@ -148,8 +148,8 @@ api_async_enqueue(struct req *q)
 	(void)str_copy(a.function, sizeof(a.function), q->route.function);
 	(void)str_copy(a.qualifier, sizeof(a.qualifier), q->route.qualifier);
 	(void)str_copy(a.trigger, sizeof(a.trigger), "async");
-	a.body = q->body;
-	a.body_len = q->body_len;
+	a.body = q->body.data;
+	a.body_len = q->body.len;
 	a.max_retries = (unsigned)g->cfg.async_retries;
 	r = store_async_add(g->store, &a, now);
 	a.body = NULL; /* q's */

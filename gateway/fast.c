@@ -387,14 +387,10 @@ fc_request(struct fconn *c)
 		return;
 	}
 	if (c->h.content_length) {
-		q->body = malloc(c->h.content_length + 1);
-		if (!q->body) {
+		if (buf_append(&q->body, c->in + c->h.head_len, c->h.content_length) < 0) {
 			fast_conn_close(c);
 			return;
 		}
-		memcpy(q->body, c->in + c->h.head_len, c->h.content_length);
-		q->body[c->h.content_length] = 0;
-		q->body_len = q->body_cap = c->h.content_length;
 		q->received = c->h.content_length;
 	}
 	r = invoke_dispatch(q, q->method);

@@ -77,7 +77,7 @@ gw_req_free(struct req *q)
 		MHD_destroy_response(q->resp);
 	EVP_MD_CTX_free(q->md);
 	json_decref(q->sr.config);
-	free(q->body);
+	buf_free(&q->body);
 	free(q->uri);
 	free(q);
 	atomic_fetch_sub(&g->inflight, 1);
@@ -246,19 +246,7 @@ body_chunk(struct req *q, const char *data, size_t len)
 		return code_upload_chunk(q, data, len);
 	if (q->route.kind == ROUTE_INVOKE && !q->hx.on)
 		return write_full(q->body_fd, data, len);
-	if (q->body_len + len + 1 > q->body_cap) {
-		size_t cap = MAX(q->body_cap * 2, q->body_len + len + 1);
-		char *nb = realloc(q->body, cap);
-
-		if (!nb)
-			return -ENOMEM;
-		q->body = nb;
-		q->body_cap = cap;
-	}
-	memcpy(q->body + q->body_len, data, len);
-	q->body_len += len;
-	q->body[q->body_len] = 0;
-	return 0;
+	return buf_append(&q->body, data, len);
 }
 
 static enum MHD_Result

@@ -409,8 +409,8 @@ struct req {
 	const char *trigger; /* for the record: "http", or "async"/"schedule" (internal) */
 	const char *version; /* HTTP version of the request */
 	/* body */
-	char *body; /* JSON API bodies */
-	size_t body_len, body_cap, body_limit;
+	struct buf body; /* API bodies; a hot invocation's */
+	size_t body_limit;
 	uint64_t received;
 	bool too_large;
 	int body_fd;    /* invocation body memfd, or code upload temp file */

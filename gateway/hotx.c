@@ -70,7 +70,7 @@ conn_write(struct gw *g, struct hconn *c)
 {
 	struct req *q = c->q;
 
-	while (q && q->hx.sent < q->hx.out_len + q->body_len) {
+	while (q && q->hx.sent < q->hx.out_len + q->body.len) {
 		struct iovec iov[2];
 		int n = 0;
 		ssize_t w;
@@ -78,10 +78,10 @@ conn_write(struct gw *g, struct hconn *c)
 		if (q->hx.sent < q->hx.out_len)
 			iov[n++] = (struct iovec){ q->hx.out + q->hx.sent,
 						   q->hx.out_len - q->hx.sent };
-		if (q->body_len) {
+		if (q->body.len) {
 			size_t off = q->hx.sent > q->hx.out_len ? q->hx.sent - q->hx.out_len : 0;
 
-			iov[n++] = (struct iovec){ q->body + off, q->body_len - off };
+			iov[n++] = (struct iovec){ q->body.data + off, q->body.len - off };
 		}
 		w = writev(c->fd, iov, n);
 		if (w < 0 && errno == EINTR)
@@ -434,7 +434,7 @@ hot_conn_event(struct gw *g, struct hconn *c, uint32_t events, unsigned loop)
 	 * set, or before it was closed, is stale. */
 	if (c->fd >= 0 && c->loop == (int)loop) {
 		if ((events & EPOLLOUT) && c->q &&
-		    c->q->hx.sent < c->q->hx.out_len + c->q->body_len)
+		    c->q->hx.sent < c->q->hx.out_len + c->q->body.len)
 			conn_write(g, c);
 		else if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			conn_read(g, c);
@@ -519,7 +519,7 @@ hot_build_head(struct req *q)
 	gw_headers_each(q, header_cb, q);
 	q->scratch = NULL;
 	buf_str(&b, "Content-Length: ");
-	buf_append(&b, num, str_u64(num, q->body_len, 0));
+	buf_append(&b, num, str_u64(num, q->body.len, 0));
 	buf_str(&b, "\r\nX-Faas-Invocation-Id: ");
 	buf_str(&b, q->invocation_id);
 	buf_str(&b, "\r\nX-Faas-Function: ");
